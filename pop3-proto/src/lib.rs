@@ -1,0 +1,106 @@
+//! A sans-IO POP3 client: bytes from the server go in, command bytes and typed events come out.
+//!
+//! No sockets, no clocks, no threads: this crate is the protocol (RFC 1939, with RFC 2449 CAPA, pipelining and
+//! response codes, RFC 2595 STLS, RFC 5034 SASL AUTH and RFC 6856 UTF8/LANG) as a state machine that any event
+//! loop can drive. Timeouts are the driver's policy and live there; the crate never reads a clock.
+//!
+//! # The driving contract
+//!
+//! 1. Make a [`Client`] and [`send`](Client::send) the commands you want; each gets a [`CommandId`]. A command that
+//!    is illegal in the state the session will be in, or whose arguments would break the line, is refused and
+//!    changes nothing.
+//! 2. After any `send` or `handle_*`, call [`poll`](Client::poll) until it returns a resting output:
+//!    - [`Output::Transmit`]: write the bytes to the server.
+//!    - [`Output::Event`]: hand the event to the application. Each command ends with one [`Event::Done`] or
+//!      [`Event::Err`].
+//!    - [`Output::NeedInput`]: read from the server and pass the bytes to [`handle_input`](Client::handle_input)
+//!      (or read straight into [`input_buffer`](Client::input_buffer) and [`commit_input`](Client::commit_input)),
+//!      or call [`handle_eof`](Client::handle_eof) when the connection closed.
+//!    - [`Output::StartTls`]: run the TLS handshake, then [`handle_tls_established`](Client::handle_tls_established).
+//!    - [`Output::Idle`]: everything sent has been answered.
+//!    - [`Output::Closed`]: the session is over.
+//! 3. An `Err` from `poll` means the server broke the protocol: the session is dead and says so on every call.
+//!
+//! A complete session against canned server bytes:
+//!
+//! ```
+//! use pop3_proto::{Client, Command, Config, Event, MsgNum, Output};
+//!
+//! let server: &[&[u8]] = &[
+//!     b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
+//!     b"+OK mrose's maildrop has 2 messages (320 octets)\r\n",
+//!     b"+OK 2 320\r\n",
+//!     b"+OK 120 octets\r\nSubject: hi\r\n\r\n..dot-stuffed line\r\n.\r\n",
+//!     b"+OK dewey POP3 server signing off\r\n",
+//! ];
+//! let mut replies = server.iter();
+//! let mut config = Config::default();
+//! config.allow_plaintext_credentials = true; // a test without TLS
+//! let mut client = Client::new(config);
+//!
+//! let mut body = Vec::new();
+//! let mut sent = Vec::new();
+//! let mut queued = false;
+//! loop {
+//!     match client.poll().expect("well-behaved server") {
+//!         Output::Transmit(transmit) => sent.extend_from_slice(transmit.bytes()),
+//!         Output::Event(Event::Body { chunk, .. }) => body.extend_from_slice(chunk),
+//!         Output::Event(event) => println!("{event:?}"),
+//!         Output::NeedInput => match replies.next() {
+//!             Some(bytes) => client.handle_input(bytes),
+//!             None => client.handle_eof(),
+//!         },
+//!         Output::Idle if !queued => {
+//!             queued = true;
+//!             client.send(Command::Apop { user: "mrose", password: "tanstaaf" }).unwrap();
+//!         }
+//!         Output::Idle => {
+//!             if client.state() == pop3_proto::State::Transaction && client.outstanding() == 0 && body.is_empty() {
+//!                 client.send(Command::Stat).unwrap();
+//!                 client.send(Command::Retr(MsgNum::new(1).unwrap())).unwrap();
+//!                 client.send(Command::Quit).unwrap();
+//!             }
+//!         }
+//!         Output::StartTls => unreachable!("no STLS in this session"),
+//!         Output::Closed => break,
+//!     }
+//! }
+//! assert_eq!(body, b"Subject: hi\r\n\r\n.dot-stuffed line\r\n");
+//! assert!(sent.starts_with(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"));
+//! assert!(sent.ends_with(b"STAT\r\nRETR 1\r\nQUIT\r\n"));
+//! ```
+//!
+//! # Memory
+//!
+//! Message bodies are handed out as [`Event::Body`] slices of the receive buffer, dot-unstuffed in place, so a
+//! session streams a message of any size in [`Config::read_size`] octets. Status, capability and listing lines
+//! are bounded by [`Config::max_line_len`]; a CAPA answer by [`Config::max_capabilities`].
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod apop;
+mod capability;
+mod client;
+mod command;
+mod config;
+mod dot;
+mod error;
+mod escape;
+mod event;
+mod response;
+pub mod sasl;
+mod state;
+
+pub use capability::{Capabilities, Capability};
+pub use client::Client;
+pub use command::{Command, MsgNum};
+pub use config::{Config, LineEndings, Pipelining};
+pub use dot::stuff;
+pub use error::{ArgumentError, Error, Excerpt, SendError};
+pub use escape::Escaped;
+pub use event::{CommandId, Event, Output, Transmit};
+pub use response::{Reply, ResponseCode};
+pub use sasl::{ChannelBinding, Mechanism, SaslError};
+pub use state::State;
