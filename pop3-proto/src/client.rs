@@ -445,20 +445,18 @@ impl Client {
             self.out_redact_from = None;
             self.out_handed = false;
         }
-        if self.pending.is_empty() {
-            if !self.starting_tls {
-                match self.parse() {
-                    Ok(Some(chunk)) => {
-                        return Ok(Output::Event(Event::Body {
-                            id: chunk.0,
-                            chunk: &self.rx[chunk.1],
-                        }));
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        self.fail(error.clone());
-                        return Err(error);
-                    }
+        if self.pending.is_empty() && !self.starting_tls {
+            match self.parse() {
+                Ok(Some((id, chunk))) => {
+                    return Ok(Output::Event(Event::Body {
+                        id,
+                        chunk: &self.rx[chunk],
+                    }));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.fail(error.clone());
+                    return Err(error);
                 }
             }
         }

@@ -1,0 +1,188 @@
+//! TLS settings: verified by default, narrow overrides by name.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::error::{Error, Result};
+
+/// The ALPN protocol id for POP3 (IANA registry, RFC 2595). Offering it lets a server refuse cross-protocol
+/// connections (the ALPACA attack).
+pub const ALPN_POP3: &[u8] = b"pop3";
+
+/// How to set up TLS: which roots to trust, which client certificate to present.
+///
+/// The default trusts the roots compiled in by the `native-roots` or `webpki-roots` feature, verifies the host
+/// name, offers ALPN `pop3`, and negotiates TLS 1.2 or 1.3 without early data.
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    extra_roots: Vec<CertificateDer<'static>>,
+    only_extra_roots: bool,
+    client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    config: Option<Arc<ClientConfig>>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("extra_roots", &self.extra_roots.len())
+            .field("only_extra_roots", &self.only_extra_roots)
+            .field("client_auth", &self.client_auth.is_some())
+            .field("custom_config", &self.config.is_some())
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// Trust only the CA certificates in this PEM file (for a private CA), not the public roots.
+    ///
+    /// # Errors
+    /// The file cannot be read or holds no certificate.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let pem = std::fs::read(path)?;
+        self.ca_pem(&pem)
+    }
+
+    /// Trust only the CA certificates in this PEM text.
+    ///
+    /// # Errors
+    /// The text holds no certificate.
+    pub fn ca_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        if certs.is_empty() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "no certificate in PEM",
+            )));
+        }
+        self.extra_roots.extend(certs);
+        self.only_extra_roots = true;
+        Ok(self)
+    }
+
+    /// Present a client certificate (poplib's `certfile`/`keyfile`): a PEM chain and a PEM private key.
+    ///
+    /// # Errors
+    /// The PEM text holds no certificate or no key.
+    pub fn client_auth_pem(mut self, cert_chain: &[u8], key: &[u8]) -> Result<Self> {
+        let invalid = |e: &dyn fmt::Display| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            ))
+        };
+        let chain = CertificateDer::pem_slice_iter(cert_chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&e))?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid(&e))?;
+        self.client_auth = Some((chain, Arc::new(key)));
+        Ok(self)
+    }
+
+    /// Use this rustls configuration as it is (poplib's `context`). The caller then owns every TLS decision,
+    /// including ALPN and verification.
+    pub fn config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The rustls configuration these options describe.
+    ///
+    /// # Errors
+    /// No crypto provider or no root certificates are available.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>> {
+        if let Some(config) = &self.config {
+            return Ok(config.clone());
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        if !self.only_extra_roots {
+            add_default_roots(&mut roots);
+        }
+        for cert in &self.extra_roots {
+            roots.add(cert.clone())?;
+        }
+        if roots.is_empty() {
+            return Err(Error::Tls(rustls::Error::General(
+                "no trusted root certificates: enable the webpki-roots or native-roots feature, or give a CA".into(),
+            )));
+        }
+        let builder = ClientConfig::builder_with_provider(provider()?)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let mut config = match &self.client_auth {
+            Some((chain, key)) => builder.with_client_auth_cert(chain.clone(), key.clone_key())?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![ALPN_POP3.to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// The crypto provider chosen by cargo features, or the process default.
+fn provider() -> Result<Arc<rustls::crypto::CryptoProvider>> {
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[allow(unreachable_code)]
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .ok_or_else(|| {
+            Error::Tls(rustls::Error::General(
+                "no rustls crypto provider: enable ring or aws-lc-rs".into(),
+            ))
+        })
+}
+
+#[allow(unused_variables)]
+fn add_default_roots(roots: &mut rustls::RootCertStore) {
+    #[cfg(feature = "native-roots")]
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    #[cfg(feature = "webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+}
+
+/// The name a certificate must carry: the configured host, never anything the server said.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))
+}
+
+/// What was negotiated, read from the live connection (never from configuration).
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// The protocol version, e.g. `TLSv1_3`.
+    pub version: Option<rustls::ProtocolVersion>,
+    /// The cipher suite.
+    pub cipher_suite: Option<rustls::SupportedCipherSuite>,
+    /// The ALPN protocol the server selected, if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The server's certificate chain, leaf first.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl TlsInfo {
+    pub(crate) fn of(connection: &rustls::ClientConnection) -> Self {
+        Self {
+            version: connection.protocol_version(),
+            cipher_suite: connection.negotiated_cipher_suite(),
+            alpn: connection.alpn_protocol().map(<[u8]>::to_vec),
+            peer_certificates: connection
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The byte pipe under a session: plain TCP, TLS over it, or a caller's own stream.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use crate::error::{Error, Result};
+use crate::tls::{self, TlsInfo};
+
+/// A byte stream a session can run over. Implemented for [`TcpStream`]; wrap any other `Read + Write` (a SOCKS or
+/// HTTP proxy tunnel, an in-memory pipe) with [`CustomStream`].
+pub trait Stream: Read + Write + Send + fmt::Debug {
+    /// Limits how long one read may block; `None` blocks forever.
+    ///
+    /// # Errors
+    /// As the socket's own call.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Limits how long one write may block; `None` blocks forever.
+    ///
+    /// # Errors
+    /// As the socket's own call.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Self::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Self::set_write_timeout(self, timeout)
+    }
+}
+
+/// Any `Read + Write` as a [`Stream`]. Timeouts cannot be set on it, so only the session's per-response deadline,
+/// checked between reads, applies: give the stream its own timeouts if it can block forever.
+#[derive(Debug)]
+pub struct CustomStream<S>(pub S);
+
+impl<S: Read> Read for CustomStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Write> Write for CustomStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Read + Write + Send + fmt::Debug> Stream for CustomStream<S> {
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The connection, before or after TLS.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(Box<dyn Stream>),
+    Tls(Box<StreamOwned<ClientConnection, Box<dyn Stream>>>),
+    /// Only while swapping one for the other.
+    Gone,
+}
+
+impl Transport {
+    fn socket(&self) -> Option<&dyn Stream> {
+        match self {
+            Self::Plain(stream) => Some(stream.as_ref()),
+            Self::Tls(tls) => Some(tls.sock.as_ref()),
+            Self::Gone => None,
+        }
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket()
+            .map_or(Ok(()), |s| s.set_read_timeout(timeout))
+    }
+
+    /// Runs the TLS handshake on the current plain stream. The session keeps no read-ahead of its own (the
+    /// protocol core refuses any byte after STLS's `+OK`), so nothing sent in clear can leak into TLS.
+    pub(crate) fn start_tls(&mut self, config: Arc<ClientConfig>, host: &str) -> Result<()> {
+        let Self::Plain(stream) = std::mem::replace(self, Self::Gone) else {
+            return Err(Error::Closed(Some("TLS is already active")));
+        };
+        let connection = ClientConnection::new(config, tls::server_name(host)?)?;
+        let mut tls = Box::new(StreamOwned::new(connection, stream));
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(unwrap_tls_error)?;
+        }
+        *self = Self::Tls(tls);
+        Ok(())
+    }
+
+    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+        match self {
+            Self::Tls(tls) => Some(TlsInfo::of(&tls.conn)),
+            _ => None,
+        }
+    }
+
+    /// RFC 9266 `tls-exporter` channel binding, only on TLS 1.3 (where it is defined without extra conditions).
+    pub(crate) fn channel_binding(&self) -> Option<pop3_proto::ChannelBinding> {
+        let Self::Tls(tls) = self else { return None };
+        if tls.conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        let data = tls
+            .conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()?;
+        Some(pop3_proto::ChannelBinding {
+            kind: "tls-exporter",
+            data: data.to_vec(),
+        })
+    }
+
+    /// Fills `buf` with random bytes from the TLS provider (for SCRAM nonces).
+    pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .map_or_else(default_provider, Ok)?;
+        provider
+            .secure_random
+            .fill(buf)
+            .map_err(|_| Error::Tls(rustls::Error::FailedToGetRandomBytes))
+    }
+}
+
+fn default_provider() -> Result<Arc<rustls::crypto::CryptoProvider>> {
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[allow(unreachable_code)]
+    Err(Error::Tls(rustls::Error::General(
+        "no rustls crypto provider".into(),
+    )))
+}
+
+/// rustls reports handshake and record failures as `io::Error`s wrapping a `rustls::Error`; surface those as TLS
+/// errors so a caller can tell a bad certificate from a dropped connection.
+pub(crate) fn unwrap_tls_error(error: io::Error) -> Error {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => Error::Tls(tls.clone()),
+        None => Error::Io(error),
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(stream) => stream.read(buf),
+            Self::Tls(tls) => tls.read(buf),
+            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(stream) => stream.write(buf),
+            Self::Tls(tls) => tls.write(buf),
+            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(stream) => stream.flush(),
+            Self::Tls(tls) => tls.flush(),
+            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
