@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: every workspace crate (unit, integration against a private Dovecot on loopback,
+# scripted hostile servers, doctests) and the fuzz corpus replayed as regression tests on stable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Dovecot from Debian's packages; the tests fail (not skip) without it.
+if [ "$(id -u)" = 0 ]; then
+    sh scripts/install-test-deps.sh
+elif ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+    echo "Dovecot is missing: run 'sudo sh scripts/install-test-deps.sh' first" >&2
+    exit 1
+fi
+
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+cargo test --manifest-path fuzz/Cargo.toml
