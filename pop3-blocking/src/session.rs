@@ -225,6 +225,7 @@ impl Builder {
             transport: Transport::Plain(stream),
             host: self.host,
             tls_config,
+            tls_options: self.tls,
             timeouts: self.timeouts,
             max_message_size: self.max_message_size,
             trace: self.trace,
@@ -237,7 +238,12 @@ impl Builder {
         match self.security {
             Security::StartTls => session.stls()?,
             Security::StartTlsIfAvailable => {
-                let offered = session.capa().map(|caps| caps.stls()).unwrap_or(false);
+                // A `-ERR` to CAPA means "no STLS"; a failed connection fails the connect.
+                let offered = match session.capa() {
+                    Ok(caps) => caps.stls(),
+                    Err(Error::Server(_)) => false,
+                    Err(other) => return Err(other),
+                };
                 if offered {
                     match session.stls() {
                         Ok(()) | Err(Error::TlsUnavailable(_)) => {}
@@ -308,6 +314,8 @@ pub struct Session {
     transport: Transport,
     host: String,
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// What `tls_config` is built from when STLS is asked for on a session that started in plaintext.
+    tls_options: TlsOptions,
     timeouts: Timeouts,
     max_message_size: u64,
     trace: Trace,
@@ -407,7 +415,7 @@ impl Session {
     /// so); TLS errors close the session.
     pub fn stls(&mut self) -> Result<()> {
         if self.tls_config.is_none() {
-            self.tls_config = Some(TlsOptions::default().client_config()?);
+            self.tls_config = Some(self.tls_options.client_config()?);
         }
         match self.run(Command::Stls, |_| Ok(())) {
             Err(Error::Server(refusal)) => {
@@ -776,23 +784,18 @@ impl Session {
             .map(|&msg| MsgNum::new(msg).map(Command::Dele))
             .collect::<Result<Vec<_>, _>>()
             .map_err(SendError::from)?;
-        let mut outcomes = HashMap::with_capacity(msgs.len());
-        self.batch(msgs, commands, |msg, event| {
+        // Each command ends with exactly one `Done` or `Err`, in the order sent, so the outcomes line up with
+        // `msgs` even when a number repeats.
+        let mut outcomes = Vec::with_capacity(msgs.len());
+        self.batch(msgs, commands, |_, event| {
             match event {
-                Event::Done { .. } => {
-                    outcomes.insert(msg, Ok(()));
-                }
-                Event::Err { reply, .. } => {
-                    outcomes.insert(msg, Err(ServerError::new(reply)));
-                }
+                Event::Done { .. } => outcomes.push(Ok(())),
+                Event::Err { reply, .. } => outcomes.push(Err(ServerError::new(reply))),
                 _ => {}
             }
             Ok(())
         })?;
-        Ok(msgs
-            .iter()
-            .map(|msg| outcomes.remove(msg).unwrap_or(Ok(())))
-            .collect())
+        Ok(outcomes)
     }
 
     /// Queues every command, then drives until the last is answered, handing each event to `on_event` with the
@@ -898,9 +901,9 @@ impl Session {
             .tls_config
             .clone()
             .ok_or(Error::Closed(Some("no TLS configuration")))?;
+        let deadline = self.timeouts.response.map(|limit| Instant::now() + limit);
         self.transport
-            .set_read_timeout(self.timeouts.response.or(self.timeouts.read))?;
-        self.transport.start_tls(config, &self.host)?;
+            .start_tls(config, &self.host, deadline, self.timeouts.read)?;
         self.trace.note(format_args!(
             "TLS established: {:?}",
             self.transport.tls_info().map(|i| i.version)

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
@@ -89,16 +89,36 @@ impl Transport {
 
     /// Runs the TLS handshake on the current plain stream. The session keeps no read-ahead of its own (the
     /// protocol core refuses any byte after STLS's `+OK`), so nothing sent in clear can leak into TLS.
-    pub(crate) fn start_tls(&mut self, config: Arc<ClientConfig>, host: &str) -> Result<()> {
+    ///
+    /// Each read waits at most `read`, and the whole handshake ends by `deadline`, so a server that stalls or
+    /// drips handshake bytes cannot hold the caller longer than that.
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        host: &str,
+        deadline: Option<Instant>,
+        read: Option<Duration>,
+    ) -> Result<()> {
         let Self::Plain(stream) = std::mem::replace(self, Self::Gone) else {
             return Err(Error::Closed(Some("TLS is already active")));
         };
         let connection = ClientConnection::new(config, tls::server_name(host)?)?;
         let mut tls = Box::new(StreamOwned::new(connection, stream));
+        tls.sock.set_read_timeout(read)?;
         while tls.conn.is_handshaking() {
+            let mut io = Bounded {
+                stream: tls.sock.as_mut(),
+                deadline,
+                read,
+            };
             tls.conn
-                .complete_io(&mut tls.sock)
-                .map_err(unwrap_tls_error)?;
+                .complete_io(&mut io)
+                .map_err(|error| match error.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                        Error::Timeout("during the TLS handshake")
+                    }
+                    _ => unwrap_tls_error(error),
+                })?;
         }
         *self = Self::Tls(tls);
         Ok(())
@@ -136,6 +156,36 @@ impl Transport {
             .secure_random
             .fill(buf)
             .map_err(|_| Error::Tls(rustls::Error::FailedToGetRandomBytes))
+    }
+}
+
+/// A stream whose reads give up at a deadline (for the TLS handshake, which does several reads in one call).
+struct Bounded<'a> {
+    stream: &'a mut dyn Stream,
+    deadline: Option<Instant>,
+    read: Option<Duration>,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream
+                .set_read_timeout(Some(self.read.map_or(left, |read| read.min(left))))?;
+        }
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Bounded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 

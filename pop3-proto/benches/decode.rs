@@ -16,7 +16,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 }
@@ -57,7 +60,11 @@ fn long_base64_body() -> Vec<u8> {
 
 /// What the server sends for a RETR of `body`: dot-stuffed, then the terminator.
 fn wire(body: &[u8], lf_only: bool) -> Vec<u8> {
-    let (line_break, terminator): (&[u8], &[u8]) = if lf_only { (b"\n", b".\n") } else { (b"\r\n", b".\r\n") };
+    let (line_break, terminator): (&[u8], &[u8]) = if lf_only {
+        (b"\n", b".\n")
+    } else {
+        (b"\r\n", b".\r\n")
+    };
     let mut out = Vec::with_capacity(body.len() + body.len() / 32);
     out.extend_from_slice(b"+OK message follows");
     out.extend_from_slice(line_break);
@@ -85,10 +92,26 @@ impl std::fmt::Display for Workload {
 
 fn workloads() -> Vec<Workload> {
     vec![
-        Workload { name: "plain text", lf_only: false, wire: wire(&text_body(0, b"\r\n"), false) },
-        Workload { name: "5% dot lines", lf_only: false, wire: wire(&text_body(5, b"\r\n"), false) },
-        Workload { name: "long base64 lines", lf_only: false, wire: wire(&long_base64_body(), false) },
-        Workload { name: "LF-only, 5% dot lines", lf_only: true, wire: wire(&text_body(5, b"\n"), true) },
+        Workload {
+            name: "plain text",
+            lf_only: false,
+            wire: wire(&text_body(0, b"\r\n"), false),
+        },
+        Workload {
+            name: "5% dot lines",
+            lf_only: false,
+            wire: wire(&text_body(5, b"\r\n"), false),
+        },
+        Workload {
+            name: "long base64 lines",
+            lf_only: false,
+            wire: wire(&long_base64_body(), false),
+        },
+        Workload {
+            name: "LF-only, 5% dot lines",
+            lf_only: true,
+            wire: wire(&text_body(5, b"\n"), true),
+        },
     ]
 }
 
@@ -96,7 +119,11 @@ fn workloads() -> Vec<Workload> {
 fn logged_in(lf_only: bool) -> Client {
     let mut config = Config::default();
     config.allow_plaintext_credentials = true;
-    config.line_endings = if lf_only { LineEndings::Lf } else { LineEndings::Crlf };
+    config.line_endings = if lf_only {
+        LineEndings::Lf
+    } else {
+        LineEndings::Crlf
+    };
     let mut client = Client::new(config);
     client.handle_input(b"+OK ready\r\n");
     client.send(Command::User("u")).unwrap();
@@ -167,7 +194,12 @@ fn top_of_5_percent_dots(bencher: Bencher<'_, '_>) {
         .counter(BytesCount::new(wire.len()))
         .with_inputs(|| {
             let mut client = logged_in(false);
-            client.send(Command::Top { msg: MsgNum::new(1).unwrap(), lines: 1_000_000 }).unwrap();
+            client
+                .send(Command::Top {
+                    msg: MsgNum::new(1).unwrap(),
+                    lines: 1_000_000,
+                })
+                .unwrap();
             drain(&mut client);
             client
         })
@@ -232,7 +264,9 @@ fn uidl_100k(bencher: Bencher<'_, '_>) {
 #[divan::bench]
 fn listing_scan_baseline(bencher: Bencher<'_, '_>) {
     let wire = listing(true);
-    bencher.counter(BytesCount::new(wire.len())).bench_local(|| memmem_scan(divan::black_box(&wire), b"\r\n."));
+    bencher
+        .counter(BytesCount::new(wire.len()))
+        .bench_local(|| memmem_scan(divan::black_box(&wire), b"\r\n."));
 }
 
 /// The scan plus the copy a socket read makes anyway: the least a client reading into its own buffer can do.
@@ -241,12 +275,14 @@ fn copy_and_scan_baseline(bencher: Bencher<'_, '_>, workload: &Workload) {
     let needle: &[u8] = if workload.lf_only { b"\n." } else { b"\r\n." };
     let finder = memchr::memmem::Finder::new(needle);
     let mut buffer = vec![0u8; Config::default().read_size];
-    bencher.counter(BytesCount::new(workload.wire.len())).bench_local(|| {
-        let mut found = 0;
-        for piece in divan::black_box(&workload.wire).chunks(buffer.len()) {
-            buffer[..piece.len()].copy_from_slice(piece);
-            found += finder.find_iter(&buffer[..piece.len()]).count();
-        }
-        found
-    });
+    bencher
+        .counter(BytesCount::new(workload.wire.len()))
+        .bench_local(|| {
+            let mut found = 0;
+            for piece in divan::black_box(&workload.wire).chunks(buffer.len()) {
+                buffer[..piece.len()].copy_from_slice(piece);
+                found += finder.find_iter(&buffer[..piece.len()]).count();
+            }
+            found
+        });
 }

@@ -128,6 +128,9 @@ pub struct Client {
     rx: Vec<u8>,
     rx_start: usize,
     rx_end: usize,
+    /// Octets after `rx_start` already searched for a line end without finding one, so that a long line
+    /// arriving in small reads is scanned once rather than once per read.
+    line_scanned: usize,
 
     out: Vec<u8>,
     out_redact_from: Option<usize>,
@@ -164,6 +167,7 @@ impl Client {
             rx: Vec::new(),
             rx_start: 0,
             rx_end: 0,
+            line_scanned: 0,
             out: Vec::new(),
             out_redact_from: None,
             out_handed: false,
@@ -548,7 +552,9 @@ impl Client {
     fn take_line(&mut self) -> Result<Option<Range<usize>>, Error> {
         let available = &self.rx[self.rx_start..self.rx_end];
         let window = &available[..available.len().min(self.config.max_line_len)];
-        let Some(lf) = memchr::memchr(b'\n', window) else {
+        let from = self.line_scanned.min(window.len());
+        let Some(lf) = memchr::memchr(b'\n', &window[from..]).map(|at| from + at) else {
+            self.line_scanned = window.len();
             if available.len() >= self.config.max_line_len {
                 return Err(Error::LineTooLong {
                     limit: self.config.max_line_len,
@@ -556,6 +562,7 @@ impl Client {
             }
             return Ok(None);
         };
+        self.line_scanned = 0;
         let start = self.rx_start;
         let mut end = start + lf;
         if end > start && self.rx[end - 1] == b'\r' {
@@ -579,6 +586,7 @@ impl Client {
                     });
                 }
                 self.rx_start = self.rx_end;
+                self.line_scanned = 0;
                 return Ok(None);
             };
             match &mut self.phase {
@@ -686,6 +694,10 @@ impl Client {
                     Verb::Stls => self.starting_tls = true,
                     Verb::Auth => {
                         if let Some(run) = &self.sasl {
+                            // RFC 5034 §4: a cancelled exchange MUST end in -ERR; a +OK then is not to be trusted.
+                            if run.cancelled {
+                                return Err(Error::ServerNotAuthenticated(SaslError::ServerNotVerified));
+                            }
                             run.exchange
                                 .finish()
                                 .map_err(Error::ServerNotAuthenticated)?;
@@ -946,4 +958,33 @@ fn encode(command: &Command<'_>) -> Result<(Vec<u8>, Option<usize>), ArgumentErr
         Command::Apop { .. } | Command::Auth(_) => unreachable!("encoded by the client"),
     };
     Ok((line, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_arriving_octet_by_octet_is_scanned_once() {
+        // Each read resumes the search for the line end where the last one stopped: linear, not quadratic, in
+        // the length of a line dripped in small reads (relevant once `max_line_len` is raised).
+        let mut client = Client::new(Config {
+            max_line_len: 1 << 20,
+            ..Config::default()
+        });
+        for (i, &octet) in b"+OK a greeting sent one octet at a time"
+            .iter()
+            .enumerate()
+        {
+            client.handle_input(&[octet]);
+            assert!(matches!(client.poll(), Ok(Output::NeedInput)));
+            assert_eq!(client.line_scanned, i + 1);
+        }
+        client.handle_input(b"\r\n");
+        assert!(matches!(
+            client.poll(),
+            Ok(Output::Event(Event::Greeting { ok: true, .. }))
+        ));
+        assert_eq!(client.line_scanned, 0);
+    }
 }

@@ -6,6 +6,9 @@
 /// throughout; in [`LineEndings::Lf`] mode a line that is a lone `.` ended by LF also ends a response. That mode
 /// lets a server that does not dot-stuff a bare-LF `.` line truncate a message, which is why it is never chosen for
 /// a server that spoke CRLF in its greeting.
+///
+/// Lines that are not mail (status, CAPA, LIST, UIDL and LANG lines) accept a bare LF ending in every mode: they
+/// are the server's own words, so tolerating its sloppiness there cannot let a message smuggle a terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum LineEndings {

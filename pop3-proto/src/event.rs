@@ -99,7 +99,9 @@ impl fmt::Display for Redacted<'_> {
 
 /// Something the server said, attributed to the command it answers.
 ///
-/// Every command ends with exactly one [`Event::Err`] or [`Event::Done`]. A successful command first yields
+/// Every command that reaches the server ends with exactly one [`Event::Err`] or [`Event::Done`]; commands still
+/// queued when the session closes (a refused greeting, an error, the connection's end) get neither, and the client
+/// reports [`Output::Closed`] or the error instead. A successful command first yields
 /// [`Event::Ok`] with the status line, then what its response carries ([`Event::Stat`], [`Event::Scan`],
 /// [`Event::UniqueId`], [`Event::Capabilities`], [`Event::Line`], [`Event::Body`]), then `Done`.
 /// Borrowed slices point into the client's receive buffer; body chunk boundaries carry no meaning.

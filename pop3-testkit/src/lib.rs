@@ -14,6 +14,10 @@
 //! Each test makes its own mailbox with [`Dovecot::user`], so tests that delete
 //! messages don't disturb each other.
 //!
+//! [`scenarios`](mod@scenarios) holds the client adapters' shared integration tests, against this server
+//! and against scripted hostile servers: an adapter implements two traits and calls
+//! [`all_scenarios!`] once.
+//!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
 //!
@@ -47,6 +51,7 @@
 
 mod jwt;
 mod messages;
+pub mod scenarios;
 mod tls;
 
 use std::fmt;
@@ -703,7 +708,9 @@ fn dovecot_config(
          default_fields = uid={uid} gid={gid} home={d}/home/%Lu\n}}\n\
          # No per-IP escalating delay after failed logins (tests fail logins on purpose).\n\
          service anvil {{\n{no_chroot}  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n\
-         service pop3-login {{\n{no_chroot}  inet_listener pop3 {{\n    port = {pop3_port}\n  }}\n  \
+         # Login processes serve many connections and two wait ready: a new process (and TLS context) per\n\
+         # connection made handshakes miss the tests' 2 s limits when many tests connect at once.\n\
+         service pop3-login {{\n{no_chroot}  service_count = 0\n  process_min_avail = 2\n  inet_listener pop3 {{\n    port = {pop3_port}\n  }}\n  \
          inet_listener pop3s {{\n    port = {pop3s_port}\n    ssl = yes\n  }}\n}}\n",
         pid = std::process::id(),
     )
