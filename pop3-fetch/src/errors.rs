@@ -1,0 +1,226 @@
+//! What went wrong, said for a person, with the exit code that goes with it.
+
+use std::fmt;
+use std::io;
+
+use pop3_blocking::{Code, Error, ServerError};
+use rustls::CertificateError;
+
+/// A failure that ends the run.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad command line or configuration (exit code 1).
+    Usage(String),
+    /// Network, TLS, timeout or protocol trouble (exit code 2).
+    Network(String),
+    /// Authentication failed (exit code 3).
+    Auth(String),
+    /// The server refused: mailbox in use, login delay, a command answered `-ERR` (exit code 4).
+    Refused(String),
+    /// A local file could not be read or written (exit code 5).
+    Local(String),
+}
+
+impl Failure {
+    /// The process exit code.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 1,
+            Self::Network(_) => 2,
+            Self::Auth(_) => 3,
+            Self::Refused(_) => 4,
+            Self::Local(_) => 5,
+        }
+    }
+
+    /// A local I/O failure while doing `what`.
+    pub(crate) fn local(what: impl fmt::Display, error: &io::Error) -> Self {
+        Self::Local(format!("{what}: {error}"))
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(m)
+            | Self::Network(m)
+            | Self::Auth(m)
+            | Self::Refused(m)
+            | Self::Local(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Where the program was connecting, for messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Host as given.
+    pub(crate) host: String,
+    /// Port.
+    pub(crate) port: u16,
+    /// Implicit TLS (`pops://`).
+    pub(crate) implicit_tls: bool,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Explains an error while connecting, setting up TLS or reading the greeting; also the fallback for errors at
+/// any later point that are not the server's `-ERR`.
+pub(crate) fn connection(error: Error, target: &Target) -> Failure {
+    match error {
+        Error::Io(e) => Failure::Network(io_error(&e, target)),
+        Error::Timeout(what) => Failure::Network(format!(
+            "timed out {what} ({target}): the server did not answer in time \
+             (raise the limit with --timeout SECONDS)"
+        )),
+        Error::Tls(rustls::Error::InvalidCertificate(reason)) => Failure::Network(format!(
+            "the certificate of {target} was rejected: {}",
+            certificate(&reason, &target.host)
+        )),
+        Error::Tls(e) => {
+            let hint = if target.implicit_tls {
+                " (is this a POP3S port? for a plain POP3 port with STLS, use pop:// instead of pops://)"
+            } else {
+                ""
+            };
+            Failure::Network(format!("TLS with {target} failed: {e}{hint}"))
+        }
+        Error::TlsUnavailable(refusal) => Failure::Network(format!(
+            "{target}: TLS is required but the server {refusal}. pop:// requires STLS so that your password \
+             and mail never travel in clear. Use pops:// if the server offers POP3S (port 995); \
+             --starttls-if-available accepts an unencrypted connection when STLS is missing (insecure)"
+        )),
+        Error::Protocol(e) => Failure::Network(format!(
+            "{target} broke the POP3 protocol: {e} (is this a POP3 server?)"
+        )),
+        Error::Server(refusal) => refused("the server refused the session", &refusal),
+        Error::Misuse(e) => Failure::Usage(format!("cannot send the command: {e}")),
+        Error::Sink(e) => Failure::local("writing a message", &e),
+        Error::TooLarge { limit } => {
+            Failure::Local(format!("a message is larger than {limit} octets"))
+        }
+        Error::Closed(why) => Failure::Network(format!(
+            "the connection to {target} closed unexpectedly{}",
+            why.map(|w| format!(" ({w})")).unwrap_or_default()
+        )),
+        other => Failure::Network(format!("{target}: {other}")),
+    }
+}
+
+/// Explains an error during login.
+pub(crate) fn login(
+    error: Error,
+    user: &str,
+    method: &str,
+    target: &Target,
+    login_delay: Option<u64>,
+) -> Failure {
+    match error {
+        Error::Server(refusal) => match refusal.code() {
+            None | Some(Code::Auth) => Failure::Auth(format!(
+                "login as {user} with {method} failed: {refusal}. Check the user name and the password \
+                 (or token)"
+            )),
+            Some(Code::LoginDelay) if login_delay.is_some() => {
+                let secs = login_delay.unwrap_or_default();
+                match refused(&format!("login as {user} was refused"), &refusal) {
+                    Failure::Refused(text) => Failure::Refused(format!(
+                        "{text} (the server allows one login every {secs} seconds)"
+                    )),
+                    other => other,
+                }
+            }
+            Some(_) => refused(&format!("login as {user} was refused"), &refusal),
+        },
+        Error::Misuse(e) => Failure::Auth(format!("cannot log in with {method}: {e}")),
+        Error::Protocol(e) => Failure::Auth(format!("authentication with {method} failed: {e}")),
+        other => connection(other, target),
+    }
+}
+
+/// Explains an error after login (LIST, UIDL, RETR, DELE, QUIT…).
+pub(crate) fn session(error: Error, doing: &str, target: &Target) -> Failure {
+    match error {
+        Error::Server(refusal) => refused(&format!("the server refused {doing}"), &refusal),
+        Error::Sink(e) => Failure::local("storing a message", &e),
+        other => connection(other, target),
+    }
+}
+
+/// A `-ERR` with advice for its response code.
+pub(crate) fn refused(what: &str, error: &ServerError) -> Failure {
+    let advice = match error.code() {
+        Some(Code::InUse) => {
+            " — the mailbox is in use by another session (another mail client is probably connected); \
+             try again when it has finished"
+        }
+        Some(Code::LoginDelay) => {
+            " — the server allows logins only every so often; wait a few minutes before trying again"
+        }
+        Some(Code::SysTemp) => " — a temporary problem on the server; try again later",
+        Some(Code::SysPerm) => " — a permanent problem on the server; contact the mail provider",
+        _ => "",
+    };
+    Failure::Refused(format!("{what}: {error}{advice}"))
+}
+
+fn io_error(e: &io::Error, target: &Target) -> String {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => format!(
+            "cannot connect to {target}: connection refused (is the server running, and is the port right?)"
+        ),
+        K::HostUnreachable | K::NetworkUnreachable => {
+            format!("cannot connect to {target}: {e} (check the network)")
+        }
+        K::ConnectionReset | K::UnexpectedEof | K::ConnectionAborted | K::BrokenPipe => {
+            let hint = if target.implicit_tls {
+                " (if this port expects STLS, use pop:// instead of pops://)"
+            } else {
+                ""
+            };
+            format!("the connection to {target} was closed by the server: {e}{hint}")
+        }
+        _ if e.to_string().contains("lookup") => {
+            format!("cannot resolve the host name {:?}: {e}", target.host)
+        }
+        _ => format!("cannot connect to {target}: {e}"),
+    }
+}
+
+/// Which certificate check failed, in words.
+fn certificate(reason: &CertificateError, host: &str) -> String {
+    let what = match reason {
+        CertificateError::UnknownIssuer => {
+            "it is not signed by a trusted certificate authority; if the \
+                                             server uses a private CA, trust it with --ca-file PATH"
+                .to_owned()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!(
+                "it is not valid for the host name {host:?}; connect with a name the certificate lists"
+            )
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "it has expired".to_owned()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "it is not valid yet (check this computer's clock)".to_owned()
+        }
+        CertificateError::Revoked => "it has been revoked".to_owned(),
+        CertificateError::BadSignature => "its signature does not verify".to_owned(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "it is not meant for TLS servers".to_owned()
+        }
+        _ => "it did not pass verification".to_owned(),
+    };
+    format!("{what} (rustls: {reason})")
+}
