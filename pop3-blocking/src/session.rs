@@ -1,6 +1,5 @@
 //! The session: one connection, the protocol core, and the poplib-style methods.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -227,6 +226,7 @@ impl Builder {
             tls_config,
             tls_options: self.tls,
             timeouts: self.timeouts,
+            read_timeout_set: None,
             max_message_size: self.max_message_size,
             trace: self.trace,
             broken: None,
@@ -317,6 +317,8 @@ pub struct Session {
     /// What `tls_config` is built from when STLS is asked for on a session that started in plaintext.
     tls_options: TlsOptions,
     timeouts: Timeouts,
+    /// The read timeout last set on the socket.
+    read_timeout_set: Option<Option<Duration>>,
     max_message_size: u64,
     trace: Trace,
     broken: Option<&'static str>,
@@ -807,20 +809,22 @@ impl Session {
         mut on_event: impl FnMut(u64, &Event<'_>) -> io::Result<()>,
     ) -> Result<()> {
         self.check_open()?;
-        let mut owners = HashMap::with_capacity(msgs.len());
+        let mut first = None;
         let mut last = None;
-        for (command, &msg) in commands.into_iter().zip(msgs) {
+        for command in commands {
             let id = self.client.send(command)?;
-            owners.insert(id, msg);
+            first.get_or_insert(id);
             last = Some(id);
         }
-        let Some(last) = last else { return Ok(()) };
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(());
+        };
         let mut sink_error = None;
         self.drive(Target::Command(last), |event| {
-            if sink_error.is_none() {
-                if let Some(&msg) = event.id().and_then(|id| owners.get(&id)) {
-                    sink_error = on_event(msg, event).err();
-                }
+            // Ids are handed out one after another, so an event's message is found by subtraction.
+            let owner = event.id().and_then(|id| id.get().checked_sub(first.get()));
+            if let (None, Some(msg)) = (&sink_error, owner.and_then(|i| msgs.get(i as usize))) {
+                sink_error = on_event(*msg, event).err();
             }
             Ok(())
         })?;
@@ -902,6 +906,8 @@ impl Session {
             .clone()
             .ok_or(Error::Closed(Some("no TLS configuration")))?;
         let deadline = self.timeouts.response.map(|limit| Instant::now() + limit);
+        // The handshake sets its own socket timeouts.
+        self.read_timeout_set = None;
         self.transport
             .start_tls(config, &self.host, deadline, self.timeouts.read)?;
         self.trace.note(format_args!(
@@ -971,7 +977,11 @@ impl Session {
                         }
                         None => self.timeouts.read,
                     };
-                    self.transport.set_read_timeout(remaining)?;
+                    // One system call per change, not per read: the limit only moves near the deadline.
+                    if self.read_timeout_set != Some(remaining) {
+                        self.transport.set_read_timeout(remaining)?;
+                        self.read_timeout_set = Some(remaining);
+                    }
                     let buffer = self.client.input_buffer();
                     match self.transport.read(buffer) {
                         Ok(0) => self.client.handle_eof(),

@@ -18,6 +18,9 @@ use crate::response::{self, Reply, Status};
 use crate::sasl::{Exchange, SaslError};
 use crate::state::{self, State, Verb};
 
+/// The first read size; reads grow from here (see [`Client::input_buffer`]).
+const MIN_READ: usize = 8 * 1024;
+
 /// A command waiting to be released.
 #[derive(Debug)]
 struct Queued {
@@ -131,6 +134,11 @@ pub struct Client {
     /// Octets after `rx_start` already searched for a line end without finding one, so that a long line
     /// arriving in small reads is scanned once rather than once per read.
     line_scanned: usize,
+    /// How much [`Client::input_buffer`] offers next: it starts small and doubles while reads fill it, up to
+    /// [`Config::read_size`], so an idle session holds little and a bulk transfer reads in large pieces.
+    read_hint: usize,
+    /// How much the last [`Client::input_buffer`] offered, to tell a full read from a short one.
+    offered: usize,
 
     out: Vec<u8>,
     out_redact_from: Option<usize>,
@@ -168,6 +176,8 @@ impl Client {
             rx_start: 0,
             rx_end: 0,
             line_scanned: 0,
+            read_hint: MIN_READ,
+            offered: 0,
             out: Vec::new(),
             out_redact_from: None,
             out_handed: false,
@@ -374,9 +384,11 @@ impl Client {
     }
 
     /// Space to read into directly (then call [`Client::commit_input`]), so body bytes are copied once from the
-    /// socket to the application. Its size is [`Config::read_size`], or more while a line is incomplete.
+    /// socket to the application. It starts at 8 KiB and doubles while reads fill it, up to [`Config::read_size`].
     pub fn input_buffer(&mut self) -> &mut [u8] {
-        self.input_buffer_sized(self.config.read_size)
+        let wanted = self.read_hint;
+        self.offered = wanted;
+        self.input_buffer_sized(wanted)
     }
 
     /// Marks the first `n` octets of [`Client::input_buffer`] as received. Call [`Client::poll`] afterwards.
@@ -385,6 +397,10 @@ impl Client {
             return;
         }
         self.rx_end = (self.rx_end + n).min(self.rx.len());
+        if self.offered > 0 && n >= self.offered {
+            self.read_hint = (self.read_hint * 2).min(self.config.read_size.max(MIN_READ));
+        }
+        self.offered = 0;
         if n > 0 && self.starting_tls {
             self.fail(Error::DataAfterStls);
         }
@@ -401,7 +417,7 @@ impl Client {
         if self.rx.len() < needed {
             self.rx.resize(needed, 0);
         }
-        &mut self.rx[self.rx_end..]
+        &mut self.rx[self.rx_end..needed]
     }
 
     /// The server closed the connection. Fatal in the middle of a response; the end of the session otherwise.
@@ -484,8 +500,20 @@ impl Client {
         } else if self.state == State::Greeting || !self.in_flight.is_empty() {
             Output::NeedInput
         } else {
+            self.release_idle_buffer();
             Output::Idle
         })
+    }
+
+    /// An idle session keeps no receive buffer: thousands of idle sessions then cost little.
+    fn release_idle_buffer(&mut self) {
+        if self.rx_start == self.rx_end && self.pending.is_empty() && self.rx.len() > MIN_READ {
+            self.rx = Vec::new();
+            self.rx_start = 0;
+            self.rx_end = 0;
+            self.line_scanned = 0;
+            self.read_hint = MIN_READ;
+        }
     }
 
     fn fail(&mut self, error: Error) {
@@ -696,7 +724,9 @@ impl Client {
                         if let Some(run) = &self.sasl {
                             // RFC 5034 §4: a cancelled exchange MUST end in -ERR; a +OK then is not to be trusted.
                             if run.cancelled {
-                                return Err(Error::ServerNotAuthenticated(SaslError::ServerNotVerified));
+                                return Err(Error::ServerNotAuthenticated(
+                                    SaslError::ServerNotVerified,
+                                ));
                             }
                             run.exchange
                                 .finish()
