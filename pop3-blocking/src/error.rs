@@ -131,7 +131,8 @@ impl ServerError {
     /// Longest text kept from the server.
     const MAX_TEXT: usize = 512;
 
-    pub(crate) fn new(reply: &pop3_proto::Reply<'_>) -> Self {
+    /// The error for a `-ERR` reply from the core (for drivers of `pop3-proto`, such as the async client).
+    pub fn from_reply(reply: &pop3_proto::Reply<'_>) -> Self {
         let text = &reply.text[..reply.text.len().min(Self::MAX_TEXT)];
         Self {
             code: reply.code.as_ref().map(Code::from_proto),
@@ -141,7 +142,8 @@ impl ServerError {
     }
 
     /// Adds the error details an OAuth server sent before its `-ERR` (RFC 7628 §3.2.2).
-    pub(crate) fn with_details(mut self, details: &[u8]) -> Self {
+    #[must_use]
+    pub fn with_details(mut self, details: &[u8]) -> Self {
         self.details = Some(details[..details.len().min(Self::MAX_TEXT)].to_vec());
         self
     }

@@ -771,7 +771,7 @@ impl Session {
         self.batch(msgs, commands, |msg, event| match event {
             Event::Body { chunk, .. } => on_part(msg, Part::Data(chunk)),
             Event::Done { .. } => on_part(msg, Part::End),
-            Event::Err { reply, .. } => on_part(msg, Part::Refused(ServerError::new(reply))),
+            Event::Err { reply, .. } => on_part(msg, Part::Refused(ServerError::from_reply(reply))),
             _ => Ok(()),
         })
     }
@@ -792,7 +792,7 @@ impl Session {
         self.batch(msgs, commands, |_, event| {
             match event {
                 Event::Done { .. } => outcomes.push(Ok(())),
-                Event::Err { reply, .. } => outcomes.push(Err(ServerError::new(reply))),
+                Event::Err { reply, .. } => outcomes.push(Err(ServerError::from_reply(reply))),
                 _ => {}
             }
             Ok(())
@@ -812,9 +812,19 @@ impl Session {
         let mut first = None;
         let mut last = None;
         for command in commands {
-            let id = self.client.send(command)?;
-            first.get_or_insert(id);
-            last = Some(id);
+            match self.client.send(command) {
+                Ok(id) => {
+                    first.get_or_insert(id);
+                    last = Some(id);
+                }
+                Err(refused) => {
+                    // Answer what was already queued, so no later call reads it as its own.
+                    if let Some(last) = last {
+                        self.drive(Target::Command(last), |_| Ok(()))?;
+                    }
+                    return Err(refused.into());
+                }
+            }
         }
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(());
@@ -862,10 +872,10 @@ impl Session {
         self.drive(Target::Command(id), |event| {
             if let Event::Err { id: err_id, reply } = event {
                 if *err_id == id {
-                    refusal = Some(ServerError::new(reply));
+                    refusal = Some(ServerError::from_reply(reply));
                 }
             }
-            if handler_error.is_none() {
+            if handler_error.is_none() && event.id() == Some(id) {
                 handler_error = on_event(event).err();
             }
             Ok(())
@@ -887,7 +897,7 @@ impl Session {
         let mut refusal = None;
         self.drive(Target::Greeting, |event| {
             if let Event::Greeting { ok: false, reply } = event {
-                refusal = Some(ServerError::new(reply));
+                refusal = Some(ServerError::from_reply(reply));
             }
             Ok(())
         })?;
