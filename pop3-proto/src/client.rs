@@ -289,7 +289,12 @@ impl Client {
             const TYPED: [&str; 8] = [
                 "USER", "PASS", "APOP", "RPOP", "AUTH", "STLS", "QUIT", "UTF8",
             ];
-            let keyword = line.split([' ', '\t']).next().unwrap_or_default();
+            // Leading blanks must not hide the keyword: some servers skip them.
+            let keyword = line
+                .trim_start_matches([' ', '\t'])
+                .split([' ', '\t'])
+                .next()
+                .unwrap_or_default();
             if let Some(typed) = TYPED.iter().find(|t| t.eq_ignore_ascii_case(keyword)) {
                 return Err(SendError::UseTypedCommand(typed));
             }
@@ -425,7 +430,9 @@ impl Client {
         if self.error.is_some() || self.state == State::Closed {
             return;
         }
+        // Waiting for the TLS handshake counts as mid-response: the session cannot go on in clear.
         if self.state == State::Greeting
+            || self.starting_tls
             || !self.in_flight.is_empty()
             || self.rx_end > self.rx_start
         {
