@@ -1,1 +1,10 @@
-fn main() {}
+//! `cargo fuzz run apop_timestamp`; without libFuzzer (stable): `cargo run --bin apop_timestamp -- <files or directories>` replays inputs.
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pop3_fuzz::apop_timestamp(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    pop3_fuzz::replay_main(pop3_fuzz::apop_timestamp);
+}

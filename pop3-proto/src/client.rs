@@ -134,6 +134,8 @@ pub struct Client {
     /// Octets after `rx_start` already searched for a line end without finding one, so that a long line
     /// arriving in small reads is scanned once rather than once per read.
     line_scanned: usize,
+    /// Whether the last line taken ended in CRLF rather than a bare LF.
+    line_had_cr: bool,
     /// How much [`Client::input_buffer`] offers next: it starts small and doubles while reads fill it, up to
     /// [`Config::read_size`], so an idle session holds little and a bulk transfer reads in large pieces.
     read_hint: usize,
@@ -176,6 +178,7 @@ impl Client {
             rx_start: 0,
             rx_end: 0,
             line_scanned: 0,
+            line_had_cr: false,
             read_hint: MIN_READ,
             offered: 0,
             out: Vec::new(),
@@ -472,7 +475,9 @@ impl Client {
             self.out_redact_from = None;
             self.out_handed = false;
         }
-        if self.pending.is_empty() && !self.starting_tls {
+        // Bytes already owed to the server (a SASL answer or `*`) go out before more input is read, so what is
+        // written never depends on how the server's bytes were split.
+        if self.pending.is_empty() && !self.starting_tls && self.out.is_empty() {
             match self.parse() {
                 Ok(Some((id, chunk))) => {
                     return Ok(Output::Event(Event::Body {
@@ -600,7 +605,8 @@ impl Client {
         self.line_scanned = 0;
         let start = self.rx_start;
         let mut end = start + lf;
-        if end > start && self.rx[end - 1] == b'\r' {
+        self.line_had_cr = end > start && self.rx[end - 1] == b'\r';
+        if self.line_had_cr {
             end -= 1;
         }
         self.rx_start += lf + 1;
@@ -796,7 +802,9 @@ impl Client {
     fn parse_listing_line(&mut self, front: InFlight, line: Range<usize>) -> Result<(), Error> {
         let id = front.id;
         let bytes = &self.rx[line.clone()];
-        if bytes == b"." {
+        // As in bodies, only a CRLF-ended dot ends the response on a CRLF server (a bare-LF `.` line is data,
+        // and here malformed data).
+        if bytes == b"." && (self.line_had_cr || self.lf_only) {
             if front.verb == Verb::Capa {
                 self.capabilities = Some(core::mem::take(&mut self.capabilities_building));
                 self.pending.push_back(Pending::Capabilities { id });

@@ -7,8 +7,8 @@
 /// lets a server that does not dot-stuff a bare-LF `.` line truncate a message, which is why it is never chosen for
 /// a server that spoke CRLF in its greeting.
 ///
-/// Lines that are not mail (status, CAPA, LIST, UIDL and LANG lines) accept a bare LF ending in every mode: they
-/// are the server's own words, so tolerating its sloppiness there cannot let a message smuggle a terminator.
+/// Status lines accept a bare LF ending in every mode. Multi-line listings (CAPA, LIST, UIDL, LANG) accept bare-LF
+/// lines too, but in CRLF mode only a CRLF-ended `.` line ends them, as for bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum LineEndings {

@@ -418,7 +418,7 @@ fn g05_empty_multi_line_answers_end_at_once() {
 
 #[test]
 fn g06_status_line_endings_on_a_crlf_server() {
-    // Status and listing lines may end in a bare LF; a bare CR stays in the text.
+    // Status and listing lines may end in a bare LF; a bare CR stays in the text; a listing ends only at CRLF.
     let run = logged_in()
         .when_idle([Command::Stat])
         .when_idle([Command::Noop])
@@ -450,10 +450,9 @@ fn g06_status_line_endings_on_a_crlf_server() {
     );
     assert_eq!(run.of(3), [ok(3, "done\r"), done(3)]);
     assert_eq!(run.of(4), [ok(4, "a\rb"), done(4)]);
-    assert_eq!(
-        run.of(5),
-        [ok(5, ""), uid(5, 1, "a"), uid(5, 2, "b"), done(5)]
-    );
+    // Only a CRLF-ended dot ends a listing on a CRLF server: the bare-LF `.` is data, and malformed.
+    assert_eq!(run.of(5), [ok(5, ""), uid(5, 1, "a"), uid(5, 2, "b")]);
+    assert!(matches!(run.error, Some(Error::MalformedListing { .. })));
     assert!(!run.client.is_lf_only());
 }
 
