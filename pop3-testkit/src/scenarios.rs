@@ -697,6 +697,8 @@ macro_rules! all_scenarios {
             scripted_err_greeting,
             scripted_err_in_pipeline,
             scripted_closed_after_protocol_error,
+            fault_close_at_every_offset,
+            fault_stall_at_offsets,
         }
     };
 }
@@ -3204,6 +3206,340 @@ pub fn scripted_closed_after_protocol_error<A: Adapter>(adapter: &A) {
         format!("{LOGGED_IN_BYTES}NOOP\r\n").as_bytes(),
         "after a protocol error",
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fault injection over a complete recorded session
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The UIDs of the fault-injection mailbox.
+const FAULT_UIDS: [&str; 2] = ["fault-uid-0001", "fault-uid-0002"];
+
+/// The second message of the fault-injection mailbox (never retrieved).
+const FAULT_SECOND: &[u8] = b"Subject: two\r\n\r\nsecond\r\n";
+
+/// The message RETR 1 returns in the fault-injection session: about 1.4 KiB (1422 octets), with lines that must be dot-stuffed
+/// on the wire (a lone dot, two dots, a leading dot, three dots).
+fn fault_message() -> Vec<u8> {
+    let mut m = String::from(
+        "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: fault injection\r\n\
+         Message-ID: <fault-1@example.org>\r\n\r\n",
+    );
+    for n in 0..36 {
+        match n % 6 {
+            0 => m.push_str(".\r\n"),
+            1 => m.push_str(&format!("..line {n} starts with two dots\r\n")),
+            2 => m.push_str(&format!(".line {n} starts with one dot\r\n")),
+            3 => m.push_str("...\r\n"),
+            _ => m.push_str(&format!(
+                "line {n} of the body, long enough that the whole message is about 1.5 KiB\r\n"
+            )),
+        }
+    }
+    m.push_str("last line\r\n");
+    m.into_bytes()
+}
+
+/// `message` as a server sends it: every line starting with `.` gets another one.
+fn dot_stuffed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// The server side of the fault-injection session as (client line the server waits for, server bytes) turns:
+/// greeting, CAPA (USER, UIDL, TOP; no PIPELINING), USER/PASS, STAT, LIST, UIDL, RETR 1, DELE 1, QUIT.
+fn fault_turns() -> Vec<(Option<String>, Vec<u8>)> {
+    let message = fault_message();
+    let (l1, l2) = (message.len(), FAULT_SECOND.len());
+    let mut retr = format!("+OK {l1} octets\r\n").into_bytes();
+    retr.extend_from_slice(&dot_stuffed(&message));
+    retr.extend_from_slice(b".\r\n");
+    let turn = |client: Option<&str>, server: &[u8]| (client.map(str::to_owned), server.to_vec());
+    vec![
+        turn(None, GREETING.as_bytes()),
+        turn(
+            Some("CAPA"),
+            b"+OK Capability list follows\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n",
+        ),
+        turn(Some(&format!("USER {SCRIPT_USER}")), b"+OK\r\n"),
+        turn(
+            Some(&format!("PASS {SCRIPT_PASSWORD}")),
+            b"+OK maildrop locked and ready\r\n",
+        ),
+        turn(Some("STAT"), format!("+OK 2 {}\r\n", l1 + l2).as_bytes()),
+        turn(
+            Some("LIST"),
+            format!("+OK 2 messages\r\n1 {l1}\r\n2 {l2}\r\n.\r\n").as_bytes(),
+        ),
+        turn(
+            Some("UIDL"),
+            format!("+OK\r\n1 {}\r\n2 {}\r\n.\r\n", FAULT_UIDS[0], FAULT_UIDS[1]).as_bytes(),
+        ),
+        turn(Some("RETR 1"), &retr),
+        turn(Some("DELE 1"), b"+OK message 1 deleted\r\n"),
+        turn(Some("QUIT"), b"+OK dewey POP3 server signing off\r\n"),
+    ]
+}
+
+/// The script that plays `turns` after `prefix` but stops after `budget` server bytes: it still waits for the
+/// client line of the turn it is cut in, sends what is left of the budget, then ends with `end` (a close, a
+/// stall). With the whole budget it plays every turn and then `end`.
+fn fault_script(
+    prefix: Script,
+    turns: &[(Option<String>, Vec<u8>)],
+    mut budget: usize,
+    end: fn(Script) -> Script,
+) -> Script {
+    let mut script = prefix;
+    for (client, server) in turns {
+        if let Some(line) = client {
+            script = script.client(line);
+        }
+        let n = budget.min(server.len());
+        if n > 0 {
+            script = script.server(&server[..n]);
+        }
+        budget -= n;
+        if n < server.len() {
+            break;
+        }
+    }
+    end(script)
+}
+
+/// Where a faulted session stopped.
+struct FaultStop<S> {
+    /// The call that failed.
+    call: &'static str,
+    /// Its error.
+    error: TestError,
+    /// How long it took.
+    took: Duration,
+    /// The session, unless connecting failed.
+    session: Option<S>,
+}
+
+/// Runs the fault-injection session against `spec`. Every call that succeeds must return exactly the expected
+/// data (panics otherwise); the first failing call ends the run and is returned.
+fn fault_session<A: Adapter>(
+    adapter: &A,
+    spec: &ConnectSpec,
+    what: &str,
+) -> Result<(), Box<FaultStop<A::Session>>> {
+    let message = fault_message();
+    let (l1, l2) = (message.len() as u64, FAULT_SECOND.len() as u64);
+    let started = Instant::now();
+    let mut s = match adapter.connect(spec) {
+        Ok(s) => s,
+        Err(error) => {
+            return Err(Box::new(FaultStop {
+                call: "connect",
+                error,
+                took: started.elapsed(),
+                session: None,
+            }));
+        }
+    };
+    assert_eq!(
+        show(&s.greeting()),
+        show(GREETING["+OK ".len()..].trim_end().as_bytes()),
+        "{what}: greeting"
+    );
+    assert_eq!(
+        s.is_encrypted(),
+        spec.security == Security::Implicit,
+        "{what}: encryption"
+    );
+    macro_rules! call {
+        ($name:expr, $result:expr) => {{
+            let started = Instant::now();
+            match $result {
+                Ok(value) => value,
+                Err(error) => {
+                    return Err(Box::new(FaultStop {
+                        call: $name,
+                        error,
+                        took: started.elapsed(),
+                        session: Some(s),
+                    }));
+                }
+            }
+        }};
+    }
+    let caps = call!("CAPA", s.capa());
+    assert!(
+        caps.user() && caps.uidl() && caps.top() && !caps.pipelining() && !caps.stls(),
+        "{what}: CAPA returned {caps:?}"
+    );
+    call!("USER", s.user(SCRIPT_USER));
+    call!("PASS", s.pass(SCRIPT_PASSWORD));
+    let stat = call!("STAT", s.stat());
+    assert_eq!(
+        stat,
+        Stat {
+            count: 2,
+            octets: l1 + l2
+        },
+        "{what}: STAT"
+    );
+    let list = call!("LIST", s.list());
+    assert_eq!(
+        list,
+        [Scan { msg: 1, octets: l1 }, Scan { msg: 2, octets: l2 }],
+        "{what}: LIST"
+    );
+    let uidl = call!("UIDL", s.uidl());
+    let expected: Vec<UniqueId> = (1..)
+        .zip(FAULT_UIDS)
+        .map(|(msg, uid)| UniqueId {
+            msg,
+            uid: uid.to_owned(),
+        })
+        .collect();
+    assert_eq!(uidl, expected, "{what}: UIDL");
+    let got = call!("RETR 1", s.retr(1));
+    assert_same_bytes(&got, &message, &format!("{what}: RETR 1"));
+    call!("DELE 1", s.dele(1));
+    call!("QUIT", s.quit());
+    Ok(())
+}
+
+/// Byte offsets into a transcript of `total` server bytes at which the stall scenario cuts: every offset below
+/// 64, then every 97th, then the last three.
+fn fault_stall_offsets(total: usize) -> Vec<usize> {
+    let mut offsets: Vec<usize> = (0..64.min(total))
+        .chain((64..total).step_by(97))
+        .chain(total.saturating_sub(3)..total)
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    offsets
+}
+
+/// Fault injection over a complete recorded session (greeting, CAPA, USER/PASS, STAT, LIST, UIDL, RETR of a
+/// 1.4 KiB dot-stuffed message, DELE, QUIT): for EVERY byte offset `k` from 0 to the transcript's length the
+/// server closes the connection after its first `k` bytes, over plain TCP and over implicit TLS (where the
+/// server writes `k` bytes of the POP3 transcript through TLS and then closes the TCP connection, without
+/// `close_notify`). Only the uncut transcript may succeed, with every answer exactly as sent; otherwise every
+/// call before the first failing one returned exactly the expected data (no truncated answer ever passes as a
+/// success), the failing call returned a typed error (Io, Protocol, Closed or Timeout: never a `-ERR`, which a
+/// cut cannot produce), the next call is refused as `Closed`, and no call hung (a 2 s response limit is the
+/// safety net; every run ends at once since the server closes). The server checks the client's lines as well.
+/// (I-03 at every offset)
+pub fn fault_close_at_every_offset<A: Adapter>(adapter: &A) {
+    let turns = fault_turns();
+    let total: usize = turns.iter().map(|(_, server)| server.len()).sum();
+    let pki = TestPki::generate();
+    let config = pki.server_config();
+    for security in [Security::Plaintext, Security::Implicit] {
+        for k in 0..=total {
+            let what = format!("{security:?}, server closes after {k} of {total} bytes");
+            let prefix = if security == Security::Implicit {
+                Script::new().start_tls(Arc::clone(&config))
+            } else {
+                Script::new()
+            };
+            let server = scripted(fault_script(prefix, &turns, k, Script::close));
+            let spec = scripted_spec(&server, security)
+                .ca_pem(pki.ca.cert_pem())
+                .allow_plaintext_credentials()
+                .timeouts(Timeouts::all(TEST_TIMEOUT));
+            match fault_session(adapter, &spec, &what) {
+                Ok(()) => assert_eq!(k, total, "{what}: the whole session succeeded"),
+                Err(stop) => {
+                    let stop = *stop;
+                    let e = &stop.error;
+                    let call = stop.call;
+                    assert!(k < total, "{what}: {call} failed: {e}");
+                    assert!(
+                        matches!(
+                            e.kind,
+                            ErrorKind::Io
+                                | ErrorKind::Protocol(_)
+                                | ErrorKind::Closed
+                                | ErrorKind::Timeout
+                        ),
+                        "{what}: {call} returned {e}, expected Io, Protocol, Closed or Timeout"
+                    );
+                    assert!(
+                        stop.took < TEST_TIMEOUT + SLACK,
+                        "{what}: {call} took {:?}",
+                        stop.took
+                    );
+                    if let Some(mut s) = stop.session {
+                        assert_closed(
+                            &err(s.noop(), format!("{what}: NOOP after {call}")),
+                            &format!("{what}: NOOP after {call} failed"),
+                        );
+                    }
+                }
+            }
+            if let Err(e) = server.wait_done(TEST_TIMEOUT) {
+                panic!("{what}: the server saw {e}");
+            }
+        }
+    }
+}
+
+/// The session of [`fault_close_at_every_offset`] against a server that stalls (stops writing, keeps the
+/// connection open) after its first `k` bytes, plain TCP only: the call in progress ends in `Timeout` within
+/// the 150 ms response (and read) limit, then the session is `Closed`; every earlier call returned exactly the
+/// expected data. A stall at every offset would take too long, so the offsets are sampled: every offset below
+/// 64 (the greeting, CAPA and login), then every 97th, then the last three (inside QUIT's answer); the uncut
+/// transcript is run as well and must succeed.
+pub fn fault_stall_at_offsets<A: Adapter>(adapter: &A) {
+    let limit = Duration::from_millis(150);
+    let turns = fault_turns();
+    let total: usize = turns.iter().map(|(_, server)| server.len()).sum();
+    for k in fault_stall_offsets(total).into_iter().chain([total]) {
+        let what = format!("server stalls after {k} of {total} bytes");
+        let server = scripted(fault_script(
+            Script::new(),
+            &turns,
+            k,
+            Script::stall_forever,
+        ));
+        let spec = scripted_spec(&server, Security::Plaintext)
+            .allow_plaintext_credentials()
+            .timeouts(Timeouts {
+                connect: Some(TEST_TIMEOUT),
+                read: Some(limit),
+                response: Some(limit),
+            });
+        match fault_session(adapter, &spec, &what) {
+            Ok(()) => assert_eq!(k, total, "{what}: the whole session succeeded"),
+            Err(stop) => {
+                let stop = *stop;
+                let e = &stop.error;
+                let call = stop.call;
+                assert!(k < total, "{what}: {call} failed: {e}");
+                assert!(
+                    matches!(e.kind, ErrorKind::Timeout),
+                    "{what}: {call} returned {e}, expected Timeout"
+                );
+                assert!(
+                    stop.took + Duration::from_millis(10) >= limit && stop.took < limit + SLACK,
+                    "{what}: {call} timed out after {:?}",
+                    stop.took
+                );
+                if let Some(mut s) = stop.session {
+                    assert_closed(
+                        &err(s.noop(), format!("{what}: NOOP after {call}")),
+                        &format!("{what}: NOOP after {call} timed out"),
+                    );
+                }
+            }
+        }
+        if let Err(e) = server.wait_done(TEST_TIMEOUT) {
+            panic!("{what}: the server saw {e}");
+        }
+    }
 }
 
 #[cfg(test)]
