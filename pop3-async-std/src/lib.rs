@@ -83,7 +83,6 @@
 #![forbid(unsafe_code)]
 
 mod session;
-mod trace;
 mod transport;
 
 pub use pop3_blocking::{

@@ -15,12 +15,12 @@ use pop3_proto::{
     Capabilities, Client, Command, CommandId, Config, Event, Mechanism, MsgNum, Output, SendError,
 };
 
-use crate::trace::Trace;
 use crate::transport::{self, Transport, io_error};
 use crate::{
     Error, Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat,
     Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
 };
+use pop3_blocking::trace::Trace;
 
 /// Why a session refuses every call after a command's future was dropped before it finished.
 const CANCELLED: &str = "a previous command was cancelled";

@@ -44,7 +44,8 @@
 mod error;
 mod session;
 mod tls;
-mod trace;
+#[doc(hidden)]
+pub mod trace;
 mod transport;
 
 pub use error::{Code, Error, Result, ServerError, ServerRefusal};

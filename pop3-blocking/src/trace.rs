@@ -1,4 +1,7 @@
 //! The protocol trace (poplib's `set_debuglevel`), with every secret redacted by the core.
+//!
+//! Shared by both clients (hidden from the docs): trace writes are synchronous, since a trace goes to a log or a
+//! terminal and a line is small.
 
 use std::fmt;
 use std::io::Write;
@@ -7,9 +10,11 @@ use pop3_proto::{Escaped, Event, Transmit};
 
 /// Where trace lines go and how many.
 #[derive(Default)]
-pub(crate) struct Trace {
-    pub(crate) level: u8,
-    pub(crate) writer: Option<Box<dyn Write + Send>>,
+pub struct Trace {
+    /// 0 off, 1 commands and status lines, 2 every event.
+    pub level: u8,
+    /// Where lines go; `None` sends them to the `log` facade (target `pop3`).
+    pub writer: Option<Box<dyn Write + Send>>,
 }
 
 impl fmt::Debug for Trace {
@@ -31,43 +36,31 @@ impl Trace {
     }
 
     /// A command line as sent, credentials redacted.
-    pub(crate) fn sent(&mut self, transmit: &Transmit<'_>) {
+    pub fn sent(&mut self, transmit: &Transmit<'_>) {
         if self.level >= 1 {
             self.line(format_args!("C: {}", transmit.redacted()));
         }
     }
 
     /// A status line at level 1; at level 2 every event (bodies by size only).
-    pub(crate) fn received(&mut self, event: &Event<'_>) {
+    pub fn received(&mut self, event: &Event<'_>) {
         match event {
-            Event::Greeting { ok, reply } if self.level >= 1 => {
-                self.line(format_args!(
-                    "S: {} {reply}",
-                    if *ok { "+OK" } else { "-ERR" }
-                ));
+            _ if self.level == 0 => {}
+            Event::Greeting { ok, reply } => {
+                let status = if *ok { "+OK" } else { "-ERR" };
+                self.line(format_args!("S: {status} {reply}"));
             }
-            Event::Ok { reply, .. } if self.level >= 1 => self.line(format_args!("S: +OK {reply}")),
-            Event::Err { reply, .. } if self.level >= 1 => {
-                self.line(format_args!("S: -ERR {reply}"))
-            }
-            Event::Body { chunk, .. } if self.level >= 2 => {
-                self.line(format_args!("S: <{} octets>", chunk.len()))
-            }
-            Event::Line { line, .. } if self.level >= 2 => {
-                self.line(format_args!("S: {}", Escaped::new(line)))
-            }
-            Event::Greeting { .. }
-            | Event::Ok { .. }
-            | Event::Err { .. }
-            | Event::Body { .. }
-            | Event::Line { .. } => {}
-            other if self.level >= 2 => self.line(format_args!("S: {other:?}")),
-            _ => {}
+            Event::Ok { reply, .. } => self.line(format_args!("S: +OK {reply}")),
+            Event::Err { reply, .. } => self.line(format_args!("S: -ERR {reply}")),
+            _ if self.level < 2 => {}
+            Event::Body { chunk, .. } => self.line(format_args!("S: <{} octets>", chunk.len())),
+            Event::Line { line, .. } => self.line(format_args!("S: {}", Escaped::new(line))),
+            other => self.line(format_args!("S: {other:?}")),
         }
     }
 
     /// Anything else worth a line at level 1.
-    pub(crate) fn note(&mut self, args: fmt::Arguments<'_>) {
+    pub fn note(&mut self, args: fmt::Arguments<'_>) {
         if self.level >= 1 {
             self.line(format_args!("-- {args}"));
         }
