@@ -28,6 +28,7 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -461,8 +462,8 @@ pub trait SessionUnderTest {
     fn dele_many(&mut self, msgs: &[u64]) -> TestResult<Vec<TestResult<()>>>;
 }
 
-/// A client adapter under test: opens sessions.
-pub trait Adapter {
+/// A client adapter under test: opens sessions (from several threads at once in the fault-injection scenarios).
+pub trait Adapter: Sync {
     /// Its session.
     type Session: SessionUnderTest;
 
@@ -698,7 +699,7 @@ macro_rules! all_scenarios {
             scripted_err_in_pipeline,
             scripted_closed_after_protocol_error,
             fault_close_at_every_offset,
-            fault_stall_at_offsets,
+            fault_stall_at_every_offset,
         }
     };
 }
@@ -3410,68 +3411,102 @@ fn fault_session<A: Adapter>(
     Ok(())
 }
 
-/// Byte offsets into a transcript of `total` server bytes at which the stall scenario cuts: every offset below
-/// 64, then every 97th, then the last three.
-fn fault_stall_offsets(total: usize) -> Vec<usize> {
-    let mut offsets: Vec<usize> = (0..64.min(total))
-        .chain((64..total).step_by(97))
-        .chain(total.saturating_sub(3)..total)
-        .collect();
-    offsets.sort_unstable();
-    offsets.dedup();
-    offsets
+/// How many faulted sessions run at once. A stalled run spends nearly all its time waiting for its time limit, so
+/// running every offset one after the other would take minutes.
+const FAULT_WORKERS: usize = 16;
+
+/// Calls `run` once for every offset in `0..=total`, [`FAULT_WORKERS`] at a time. After a panic in one run, the
+/// other workers stop taking new offsets, and the panic is propagated.
+fn for_every_offset(total: usize, run: impl Fn(usize) + Sync) {
+    struct StopOnPanic<'a>(&'a AtomicBool);
+    impl Drop for StopOnPanic<'_> {
+        fn drop(&mut self) {
+            if thread::panicking() {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    thread::scope(|scope| {
+        for _ in 0..FAULT_WORKERS {
+            scope.spawn(|| {
+                let _stop = StopOnPanic(&failed);
+                while !failed.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k > total {
+                        break;
+                    }
+                    run(k);
+                }
+            });
+        }
+    });
 }
 
-/// Fault injection over a complete recorded session (greeting, CAPA, USER/PASS, STAT, LIST, UIDL, RETR of a
-/// 1.4 KiB dot-stuffed message, DELE, QUIT): for EVERY byte offset `k` from 0 to the transcript's length the
-/// server closes the connection after its first `k` bytes, over plain TCP and over implicit TLS (where the
-/// server writes `k` bytes of the POP3 transcript through TLS and then closes the TCP connection, without
-/// `close_notify`). Only the uncut transcript may succeed, with every answer exactly as sent; otherwise every
-/// call before the first failing one returned exactly the expected data (no truncated answer ever passes as a
-/// success), the failing call returned a typed error (Io, Protocol, Closed or Timeout: never a `-ERR`, which a
-/// cut cannot produce), the next call is refused as `Closed`, and no call hung (a 2 s response limit is the
-/// safety net; every run ends at once since the server closes). The server checks the client's lines as well.
-/// (I-03 at every offset)
-pub fn fault_close_at_every_offset<A: Adapter>(adapter: &A) {
+/// How a fault ends the server's side of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// It closes the connection (over TLS: the TCP connection, without `close_notify`).
+    Close,
+    /// It stops writing and keeps the connection open.
+    Stall,
+}
+
+/// Runs the fault-injection session once for every byte offset `k` from 0 to the transcript's length, over plain
+/// TCP and over implicit TLS, against a server that plays the first `k` bytes of the transcript (through TLS when
+/// it is on) and then commits `fault`. Only the uncut transcript may succeed, with every answer exactly as sent.
+/// Otherwise every call before the first failing one returned exactly the expected data (no truncated answer
+/// ever passes as a success), the failing call returned a typed error within `limit` plus [`SLACK`] (`expect`,
+/// never a `-ERR`, which a cut cannot produce), and the next call is refused as `Closed`. The server checks the
+/// client's lines as well.
+fn fault_at_every_offset<A: Adapter>(
+    adapter: &A,
+    fault: Fault,
+    timeouts: Timeouts,
+    expect: fn(&ErrorKind) -> bool,
+) {
+    let limit = timeouts.response.unwrap_or(TEST_TIMEOUT);
     let turns = fault_turns();
     let total: usize = turns.iter().map(|(_, server)| server.len()).sum();
     let pki = TestPki::generate();
     let config = pki.server_config();
+    let end = match fault {
+        Fault::Close => Script::close,
+        Fault::Stall => Script::stall_forever,
+    };
     for security in [Security::Plaintext, Security::Implicit] {
-        for k in 0..=total {
-            let what = format!("{security:?}, server closes after {k} of {total} bytes");
+        for_every_offset(total, |k| {
+            let what = format!("{security:?}, {fault:?} after {k} of {total} server bytes");
             let prefix = if security == Security::Implicit {
                 Script::new().start_tls(Arc::clone(&config))
             } else {
                 Script::new()
             };
-            let server = scripted(fault_script(prefix, &turns, k, Script::close));
+            let server = scripted(fault_script(prefix, &turns, k, end));
             let spec = scripted_spec(&server, security)
                 .ca_pem(pki.ca.cert_pem())
                 .allow_plaintext_credentials()
-                .timeouts(Timeouts::all(TEST_TIMEOUT));
+                .timeouts(timeouts);
             match fault_session(adapter, &spec, &what) {
                 Ok(()) => assert_eq!(k, total, "{what}: the whole session succeeded"),
                 Err(stop) => {
                     let stop = *stop;
-                    let e = &stop.error;
-                    let call = stop.call;
+                    let (e, call) = (&stop.error, stop.call);
                     assert!(k < total, "{what}: {call} failed: {e}");
+                    assert!(expect(&e.kind), "{what}: {call} returned {e}");
                     assert!(
-                        matches!(
-                            e.kind,
-                            ErrorKind::Io
-                                | ErrorKind::Protocol(_)
-                                | ErrorKind::Closed
-                                | ErrorKind::Timeout
-                        ),
-                        "{what}: {call} returned {e}, expected Io, Protocol, Closed or Timeout"
-                    );
-                    assert!(
-                        stop.took < TEST_TIMEOUT + SLACK,
+                        stop.took < limit + SLACK,
                         "{what}: {call} took {:?}",
                         stop.took
                     );
+                    if fault == Fault::Stall {
+                        assert!(
+                            stop.took + Duration::from_millis(10) >= limit,
+                            "{what}: {call} gave up early, after {:?}",
+                            stop.took
+                        );
+                    }
                     if let Some(mut s) = stop.session {
                         assert_closed(
                             &err(s.noop(), format!("{what}: NOOP after {call}")),
@@ -3483,63 +3518,36 @@ pub fn fault_close_at_every_offset<A: Adapter>(adapter: &A) {
             if let Err(e) = server.wait_done(TEST_TIMEOUT) {
                 panic!("{what}: the server saw {e}");
             }
-        }
+        });
     }
 }
 
-/// The session of [`fault_close_at_every_offset`] against a server that stalls (stops writing, keeps the
-/// connection open) after its first `k` bytes, plain TCP only: the call in progress ends in `Timeout` within
-/// the 150 ms response (and read) limit, then the session is `Closed`; every earlier call returned exactly the
-/// expected data. A stall at every offset would take too long, so the offsets are sampled: every offset below
-/// 64 (the greeting, CAPA and login), then every 97th, then the last three (inside QUIT's answer); the uncut
-/// transcript is run as well and must succeed.
-pub fn fault_stall_at_offsets<A: Adapter>(adapter: &A) {
+/// Fault injection over a complete recorded session (greeting, CAPA, USER/PASS, STAT, LIST, UIDL, RETR of a
+/// 1.4 KiB dot-stuffed message, DELE, QUIT), plain and TLS: for EVERY byte offset the server closes the
+/// connection there. Every cut session ends in Io, Protocol, Closed or Timeout (the 2 s limit is only a safety
+/// net: the server closes, so every run ends at once). (I-03 at every offset)
+pub fn fault_close_at_every_offset<A: Adapter>(adapter: &A) {
+    fault_at_every_offset(adapter, Fault::Close, Timeouts::all(TEST_TIMEOUT), |kind| {
+        matches!(
+            kind,
+            ErrorKind::Io | ErrorKind::Protocol(_) | ErrorKind::Closed | ErrorKind::Timeout
+        )
+    });
+}
+
+/// The session of [`fault_close_at_every_offset`], plain and TLS, against a server that stalls (stops writing,
+/// keeps the connection open) at EVERY byte offset: the call in progress ends in `Timeout` no earlier than the
+/// 150 ms response (and read) limit and within a second of it, never in a hang.
+pub fn fault_stall_at_every_offset<A: Adapter>(adapter: &A) {
     let limit = Duration::from_millis(150);
-    let turns = fault_turns();
-    let total: usize = turns.iter().map(|(_, server)| server.len()).sum();
-    for k in fault_stall_offsets(total).into_iter().chain([total]) {
-        let what = format!("server stalls after {k} of {total} bytes");
-        let server = scripted(fault_script(
-            Script::new(),
-            &turns,
-            k,
-            Script::stall_forever,
-        ));
-        let spec = scripted_spec(&server, Security::Plaintext)
-            .allow_plaintext_credentials()
-            .timeouts(Timeouts {
-                connect: Some(TEST_TIMEOUT),
-                read: Some(limit),
-                response: Some(limit),
-            });
-        match fault_session(adapter, &spec, &what) {
-            Ok(()) => assert_eq!(k, total, "{what}: the whole session succeeded"),
-            Err(stop) => {
-                let stop = *stop;
-                let e = &stop.error;
-                let call = stop.call;
-                assert!(k < total, "{what}: {call} failed: {e}");
-                assert!(
-                    matches!(e.kind, ErrorKind::Timeout),
-                    "{what}: {call} returned {e}, expected Timeout"
-                );
-                assert!(
-                    stop.took + Duration::from_millis(10) >= limit && stop.took < limit + SLACK,
-                    "{what}: {call} timed out after {:?}",
-                    stop.took
-                );
-                if let Some(mut s) = stop.session {
-                    assert_closed(
-                        &err(s.noop(), format!("{what}: NOOP after {call}")),
-                        &format!("{what}: NOOP after {call} timed out"),
-                    );
-                }
-            }
-        }
-        if let Err(e) = server.wait_done(TEST_TIMEOUT) {
-            panic!("{what}: the server saw {e}");
-        }
-    }
+    let timeouts = Timeouts {
+        connect: Some(TEST_TIMEOUT),
+        read: Some(limit),
+        response: Some(limit),
+    };
+    fault_at_every_offset(adapter, Fault::Stall, timeouts, |kind| {
+        matches!(kind, ErrorKind::Timeout)
+    });
 }
 
 #[cfg(test)]
