@@ -968,7 +968,12 @@ impl Driver {
             }
         }
 
-        if lines == [b"*"] {
+        // A raw command the caller sent may be a lone `*` too; only a `*` nobody queued is a stray cancel.
+        let queued_star = self
+            .queued
+            .front()
+            .is_some_and(|sent| matches!(&sent.expect, Expect::Exact(line) if line == b"*\r\n"));
+        if lines == [b"*"] && !queued_star {
             finding("sasl-cancel-after-parse", false, || {
                 "the `*` cancelling an AUTH exchange went out after the exchange had ended".into()
             });
