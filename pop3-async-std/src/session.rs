@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::io::{self, Write};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use async_std::io::prelude::{ReadExt as _, WriteExt as _};
 use async_std::net::{TcpStream, ToSocketAddrs as _};
 use futures_io::{AsyncRead, AsyncWrite};
 use pop3_proto::{
-    Capabilities, Client, Command, CommandId, Config, Event, Mechanism, MsgNum, Output, SendError,
+    Capabilities, Client, Command, CommandId, Event, Mechanism, MsgNum, Output, SendError,
 };
 
 use crate::transport::{self, Transport, io_error};
@@ -20,18 +20,11 @@ use crate::{
     Error, Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat,
     Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
 };
+use pop3_blocking::settings::Settings;
 use pop3_blocking::trace::Trace;
 
 /// Why a session refuses every call after a command's future was dropped before it finished.
 const CANCELLED: &str = "a previous command was cancelled";
-
-fn default_port(security: Security) -> u16 {
-    if security == Security::Implicit {
-        995
-    } else {
-        110
-    }
-}
 
 /// Runs `future` within `limit`, if there is one; running out is an [`io::ErrorKind::TimedOut`] error.
 async fn within<T>(
@@ -47,90 +40,18 @@ async fn within<T>(
 /// Settings for a connection; [`Builder::connect`] opens it.
 #[derive(Debug)]
 pub struct Builder {
-    host: String,
-    port: Option<u16>,
-    security: Security,
-    tls: TlsOptions,
-    timeouts: Timeouts,
-    config: Config,
-    max_message_size: u64,
-    trace: Trace,
+    settings: Settings,
 }
 
 impl Builder {
     /// Settings for `host` with implicit TLS on port 995, verified certificates, and default limits.
     pub fn new(host: impl Into<String>) -> Self {
         Self {
-            host: host.into(),
-            port: None,
-            security: Security::Implicit,
-            tls: TlsOptions::default(),
-            timeouts: Timeouts::default(),
-            config: Config::default(),
-            max_message_size: 256 * 1024 * 1024,
-            trace: Trace::default(),
+            settings: Settings::new(host.into()),
         }
     }
 
-    /// The port; by default 995 for implicit TLS and 110 otherwise.
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// How to protect the connection.
-    pub fn security(mut self, security: Security) -> Self {
-        self.security = security;
-        self
-    }
-
-    /// TLS settings (trusted roots, client certificate, or a whole rustls configuration).
-    pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// Time limits. They apply to any stream, [`Builder::connect_stream`]'s included.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
-    /// One time limit for connect, read and write (poplib's `timeout`), ten times it for a whole response.
-    pub fn timeout(self, limit: Duration) -> Self {
-        self.timeouts(Timeouts::all(limit))
-    }
-
-    /// Allow sending credentials over a connection without TLS. They, and all mail, travel in clear.
-    pub fn allow_plaintext_credentials(mut self) -> Self {
-        self.config.allow_plaintext_credentials = true;
-        self
-    }
-
-    /// Protocol settings (limits, pipelining, line endings, the receive buffer's size). `tls_active` is managed
-    /// by the session.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Largest message [`Session::retr`] and [`Session::top`] read into memory; the `_to` methods stream any size.
-    pub fn max_message_size(mut self, octets: u64) -> Self {
-        self.max_message_size = octets;
-        self
-    }
-
-    /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
-    pub fn debug_level(mut self, level: u8) -> Self {
-        self.trace.level = level;
-        self
-    }
-
-    /// Writes the trace here instead of to the `log` facade (target `pop3`). Writes are synchronous.
-    pub fn trace_to(mut self, writer: impl Write + Send + 'static) -> Self {
-        self.trace.writer = Some(Box::new(writer));
-        self
-    }
+    pop3_blocking::builder_setters!();
 
     /// Resolves the host (without blocking the executor) and opens a TCP connection to each address in turn,
     /// IPv4 or IPv6, then sets up the session. The connect time limit applies to the name lookup and to each
@@ -139,18 +60,13 @@ impl Builder {
     /// # Errors
     /// The name lookup, the connection, TLS, the greeting or STLS failed.
     pub async fn connect(self) -> Result<Session<TcpStream>> {
-        let port = self.port.unwrap_or(default_port(self.security));
-        let host = self
-            .host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&self.host);
-        let addrs = within(self.timeouts.connect, (host, port).to_socket_addrs())
+        let target = (self.settings.lookup_host(), self.settings.port());
+        let addrs = within(self.settings.timeouts.connect, target.to_socket_addrs())
             .await
             .map_err(|e| io_error(e, "resolving the host name"))?;
         let mut last_error = None;
         for addr in addrs {
-            match within(self.timeouts.connect, TcpStream::connect(addr)).await {
+            match within(self.settings.timeouts.connect, TcpStream::connect(addr)).await {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     return self.establish(stream).await;
@@ -183,29 +99,28 @@ impl Builder {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let mut config = self.config;
-        config.tls_active = self.security == Security::Implicit;
-        let tls_config = match self.security {
+        let settings = self.settings;
+        let tls_config = match settings.security {
             Security::Plaintext => None,
-            _ => Some(self.tls.client_config()?),
+            _ => Some(settings.tls.client_config()?),
         };
         let mut session = Session {
-            client: Client::new(config),
+            client: Client::new(settings.core_config()),
             transport: Transport::Plain(stream),
-            host: self.host,
+            host: settings.host,
             tls_config,
-            tls_options: self.tls,
-            timeouts: self.timeouts,
-            max_message_size: self.max_message_size,
-            trace: self.trace,
+            tls_options: settings.tls,
+            timeouts: settings.timeouts,
+            max_message_size: settings.max_message_size,
+            trace: settings.trace,
             broken: None,
             busy: false,
         };
-        if self.security == Security::Implicit {
+        if settings.security == Security::Implicit {
             session.handshake().await?;
         }
         session.read_greeting().await?;
-        match self.security {
+        match settings.security {
             Security::StartTls => session.stls().await?,
             Security::StartTlsIfAvailable => {
                 // A `-ERR` to CAPA means "no STLS"; a failed connection fails the connect.
@@ -603,7 +518,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.body_in_memory(Command::Retr(msg_num(msg)?)).await
     }
 
-    /// RETR (RFC 1939 §5), streamed into `sink` in constant memory (one receive buffer, [`Config::read_size`]).
+    /// RETR (RFC 1939 §5), streamed into `sink` in constant memory (one receive buffer, [`Config::read_size`](pop3_proto::Config::read_size)).
     /// Returns the octets written. The sink is not flushed or closed.
     ///
     /// # Errors

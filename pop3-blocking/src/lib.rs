@@ -43,6 +43,8 @@
 
 mod error;
 mod session;
+#[doc(hidden)]
+pub mod settings;
 mod tls;
 #[doc(hidden)]
 pub mod trace;
@@ -51,8 +53,7 @@ mod transport;
 pub use error::{Code, Error, Result, ServerError, ServerRefusal};
 pub use pop3_proto as proto;
 pub use pop3_proto::{Capabilities, Capability, Mechanism};
-pub use session::{
-    Builder, Part, RawResponse, ScanListing, Security, Session, Stat, Timeouts, UniqueIdListing,
-};
+pub use session::{Builder, Part, RawResponse, ScanListing, Session, Stat, UniqueIdListing};
+pub use settings::{Security, Timeouts};
 pub use tls::{ALPN_POP3, TlsInfo, TlsOptions};
 pub use transport::{CustomStream, Stream};

@@ -6,177 +6,40 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use pop3_proto::{
-    Capabilities, Client, Command, CommandId, Config, Event, Mechanism, MsgNum, Output, SendError,
+    Capabilities, Client, Command, CommandId, Event, Mechanism, MsgNum, Output, SendError,
 };
 
 use crate::error::{Error, Result, ServerError, ServerRefusal};
+use crate::settings::{Security, Settings, Timeouts};
 use crate::tls::{TlsInfo, TlsOptions};
 use crate::trace::Trace;
 use crate::transport::{CustomStream, Stream, Transport, unwrap_tls_error};
 
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Security {
-    /// TLS from the first byte (POP3S, port 995). Recommended (RFC 8314).
-    #[default]
-    Implicit,
-    /// Plain connection upgraded with STLS (port 110). STLS is sent whatever CAPA says, and any failure ends the
-    /// session: there is no fallback to plaintext.
-    StartTls,
-    /// STLS if the server advertises it, plaintext otherwise. An attacker can strip it; use only where you
-    /// accept that.
-    StartTlsIfAvailable,
-    /// No TLS (port 110). Credentials are refused unless allowed by name.
-    Plaintext,
-}
-
-impl Security {
-    fn default_port(self) -> u16 {
-        if self == Self::Implicit { 995 } else { 110 }
-    }
-}
-
-/// Time limits. `None` waits forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// For the TCP connection to open.
-    pub connect: Option<Duration>,
-    /// For any one read to return something.
-    pub read: Option<Duration>,
-    /// For any one write to complete.
-    pub write: Option<Duration>,
-    /// For a whole response (the greeting, or one command's complete answer, bodies included): a server dripping
-    /// a byte at a time cannot hold the caller longer than this. Raise it for very large messages on slow links.
-    pub response: Option<Duration>,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self::all(Duration::from_secs(60)).with_response(Some(Duration::from_secs(600)))
-    }
-}
-
-impl Timeouts {
-    /// The same limit for connect, read and write, and ten times it for a whole response.
-    pub fn all(limit: Duration) -> Self {
-        Self {
-            connect: Some(limit),
-            read: Some(limit),
-            write: Some(limit),
-            response: Some(limit * 10),
-        }
-    }
-
-    /// This set with another whole-response limit.
-    pub fn with_response(mut self, limit: Option<Duration>) -> Self {
-        self.response = limit;
-        self
-    }
-}
-
 /// Settings for a connection; [`Builder::connect`] opens it.
 #[derive(Debug)]
 pub struct Builder {
-    host: String,
-    port: Option<u16>,
-    security: Security,
-    tls: TlsOptions,
-    timeouts: Timeouts,
-    config: Config,
-    max_message_size: u64,
-    trace: Trace,
+    settings: Settings,
 }
 
 impl Builder {
     /// Settings for `host` with implicit TLS on port 995, verified certificates, and default limits.
     pub fn new(host: impl Into<String>) -> Self {
         Self {
-            host: host.into(),
-            port: None,
-            security: Security::Implicit,
-            tls: TlsOptions::default(),
-            timeouts: Timeouts::default(),
-            config: Config::default(),
-            max_message_size: 256 * 1024 * 1024,
-            trace: Trace::default(),
+            settings: Settings::new(host.into()),
         }
     }
 
-    /// The port; by default 995 for implicit TLS and 110 otherwise.
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// How to protect the connection.
-    pub fn security(mut self, security: Security) -> Self {
-        self.security = security;
-        self
-    }
-
-    /// TLS settings (trusted roots, client certificate, or a whole rustls configuration).
-    pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// Time limits.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
-    /// One time limit for connect, read and write (poplib's `timeout`), ten times it for a whole response.
-    pub fn timeout(self, limit: Duration) -> Self {
-        self.timeouts(Timeouts::all(limit))
-    }
-
-    /// Allow sending credentials over a connection without TLS. They, and all mail, travel in clear.
-    pub fn allow_plaintext_credentials(mut self) -> Self {
-        self.config.allow_plaintext_credentials = true;
-        self
-    }
-
-    /// Protocol settings (limits, pipelining, line endings). `tls_active` is managed by the session.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Largest message [`Session::retr`] and [`Session::top`] read into memory; the `_to` methods stream any size.
-    pub fn max_message_size(mut self, octets: u64) -> Self {
-        self.max_message_size = octets;
-        self
-    }
-
-    /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
-    pub fn debug_level(mut self, level: u8) -> Self {
-        self.trace.level = level;
-        self
-    }
-
-    /// Writes the trace here instead of to the `log` facade (target `pop3`).
-    pub fn trace_to(mut self, writer: impl Write + Send + 'static) -> Self {
-        self.trace.writer = Some(Box::new(writer));
-        self
-    }
+    crate::builder_setters!();
 
     /// Opens a TCP connection (IPv4 or IPv6, each resolved address in turn) and sets up the session.
     ///
     /// # Errors
     /// The connection, TLS, the greeting or STLS failed.
     pub fn connect(self) -> Result<Session> {
-        let port = self.port.unwrap_or(self.security.default_port());
-        let host = self
-            .host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&self.host);
+        let addrs = (self.settings.lookup_host(), self.settings.port()).to_socket_addrs()?;
         let mut last_error = None;
-        for addr in (host, port).to_socket_addrs()? {
-            let attempt = match self.timeouts.connect {
+        for addr in addrs {
+            let attempt = match self.settings.timeouts.connect {
                 Some(limit) => TcpStream::connect_timeout(&addr, limit),
                 None => TcpStream::connect(addr),
             };
@@ -212,30 +75,29 @@ impl Builder {
     }
 
     fn establish(self, stream: Box<dyn Stream>) -> Result<Session> {
-        stream.set_write_timeout(self.timeouts.write)?;
-        let mut config = self.config;
-        config.tls_active = self.security == Security::Implicit;
-        let tls_config = match self.security {
+        let settings = self.settings;
+        stream.set_write_timeout(settings.timeouts.write)?;
+        let tls_config = match settings.security {
             Security::Plaintext => None,
-            _ => Some(self.tls.client_config()?),
+            _ => Some(settings.tls.client_config()?),
         };
         let mut session = Session {
-            client: Client::new(config),
+            client: Client::new(settings.core_config()),
             transport: Transport::Plain(stream),
-            host: self.host,
+            host: settings.host,
             tls_config,
-            tls_options: self.tls,
-            timeouts: self.timeouts,
+            tls_options: settings.tls,
+            timeouts: settings.timeouts,
             read_timeout_set: None,
-            max_message_size: self.max_message_size,
-            trace: self.trace,
+            max_message_size: settings.max_message_size,
+            trace: settings.trace,
             broken: None,
         };
-        if self.security == Security::Implicit {
+        if settings.security == Security::Implicit {
             session.handshake()?;
         }
         session.read_greeting()?;
-        match self.security {
+        match settings.security {
             Security::StartTls => session.stls()?,
             Security::StartTlsIfAvailable => {
                 // A `-ERR` to CAPA means "no STLS"; a failed connection fails the connect.
