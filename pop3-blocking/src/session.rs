@@ -554,13 +554,15 @@ impl Session {
         self.run(Command::Noop, |_| Ok(()))
     }
 
-    /// QUIT (RFC 1939 §6): in Transaction, commits deletions. The session is closed afterwards.
+    /// QUIT (RFC 1939 §6): in Transaction, commits deletions. The connection is closed afterwards, whatever the
+    /// answer, and every later call is refused.
     ///
     /// # Errors
     /// `-ERR` (in Transaction: deletions may not have been committed) or a session error.
     pub fn quit(&mut self) -> Result<()> {
         let result = self.run(Command::Quit, |_| Ok(()));
         self.broken.get_or_insert("QUIT was sent");
+        self.transport.close();
         result
     }
 

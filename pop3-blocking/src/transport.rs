@@ -124,6 +124,16 @@ impl Transport {
         Ok(())
     }
 
+    /// Ends the connection: TLS says `close_notify` first (best effort: the session is over either way), then the
+    /// stream is dropped, which closes a socket.
+    pub(crate) fn close(&mut self) {
+        if let Self::Tls(tls) = self {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+        *self = Self::Gone;
+    }
+
     pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
         match self {
             Self::Tls(tls) => Some(TlsInfo::of(&tls.conn)),
