@@ -174,16 +174,19 @@ fn memmem_scan(wire: &[u8]) -> usize {
     memchr::memmem::find_iter(wire, SCAN_NEEDLE).count()
 }
 
+/// A logged-in client that has sent `RETR 1` and waits for the answer.
+fn awaiting_retr(lf_only: bool) -> Client {
+    let mut client = logged_in(lf_only);
+    client.send(Command::Retr(MsgNum::new(1).unwrap())).unwrap();
+    drain(&mut client);
+    client
+}
+
 #[divan::bench(args = workloads())]
 fn retr(bencher: Bencher<'_, '_>, workload: &Workload) {
     bencher
         .counter(BytesCount::new(workload.wire.len()))
-        .with_inputs(|| {
-            let mut client = logged_in(workload.lf_only);
-            client.send(Command::Retr(MsgNum::new(1).unwrap())).unwrap();
-            drain(&mut client);
-            client
-        })
+        .with_inputs(|| awaiting_retr(workload.lf_only))
         .bench_local_values(|client| decode(client, &workload.wire));
 }
 
@@ -195,9 +198,7 @@ fn retr_buffered(bencher: Bencher<'_, '_>, workload: &Workload) {
     bencher
         .counter(BytesCount::new(workload.wire.len()))
         .with_inputs(|| {
-            let mut client = logged_in(workload.lf_only);
-            client.send(Command::Retr(MsgNum::new(1).unwrap())).unwrap();
-            drain(&mut client);
+            let mut client = awaiting_retr(workload.lf_only);
             client.handle_input(&workload.wire);
             client
         })
