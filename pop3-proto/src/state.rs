@@ -2,6 +2,7 @@
 //!
 //! Everything that decides a state lives here (after h11's "rule 1"): which command is legal in which state, and
 //! which response moves the session on. Transitions fire when a response arrives, never when a command is sent.
+//! `docs/states.md` draws the same table; a unit test keeps the two in sync.
 
 /// Where a POP3 session is (RFC 1939 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +140,181 @@ pub(crate) const fn after_greeting(ok: bool) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use core::fmt::Write as _;
+
+    extern crate std;
+
+    const VERBS: [Verb; 19] = [
+        Verb::User,
+        Verb::Pass,
+        Verb::Apop,
+        Verb::Rpop,
+        Verb::Auth,
+        Verb::Stls,
+        Verb::Capa,
+        Verb::Quit,
+        Verb::Stat,
+        Verb::List,
+        Verb::Retr,
+        Verb::Dele,
+        Verb::Noop,
+        Verb::Rset,
+        Verb::Top,
+        Verb::Uidl,
+        Verb::Utf8,
+        Verb::Lang,
+        Verb::Raw,
+    ];
+
+    /// Where `verb` stands in [`VERBS`]; the match makes a new verb a compile error here until it is listed.
+    const fn position(verb: Verb) -> usize {
+        match verb {
+            Verb::User => 0,
+            Verb::Pass => 1,
+            Verb::Apop => 2,
+            Verb::Rpop => 3,
+            Verb::Auth => 4,
+            Verb::Stls => 5,
+            Verb::Capa => 6,
+            Verb::Quit => 7,
+            Verb::Stat => 8,
+            Verb::List => 9,
+            Verb::Retr => 10,
+            Verb::Dele => 11,
+            Verb::Noop => 12,
+            Verb::Rset => 13,
+            Verb::Top => 14,
+            Verb::Uidl => 15,
+            Verb::Utf8 => 16,
+            Verb::Lang => 17,
+            Verb::Raw => 18,
+        }
+    }
+
+    #[test]
+    fn every_verb_is_listed_once() {
+        for (i, verb) in VERBS.into_iter().enumerate() {
+            assert_eq!(position(verb), i, "{verb:?}");
+        }
+    }
+
+    const STATES: [State; 5] = [
+        State::Greeting,
+        State::Authorization,
+        State::Transaction,
+        State::Update,
+        State::Closed,
+    ];
+
+    /// The answers to the commands of `verbs` in `from` that lead elsewhere, as diagram edges.
+    fn response_edges(from: State, verbs: &[Verb], out: &mut String) {
+        let mut edges: Vec<(State, bool, Vec<&str>)> = Vec::new();
+        for &verb in verbs {
+            let to_ok = after_response(verb, true, from);
+            let to_err = after_response(verb, false, from);
+            let answers = if to_ok == to_err {
+                [(to_ok, false)].to_vec()
+            } else {
+                [(to_ok, true)].to_vec()
+            };
+            for (to, only_ok) in answers {
+                if to == from {
+                    continue;
+                }
+                match edges.iter_mut().find(|(t, o, _)| *t == to && *o == only_ok) {
+                    Some((_, _, names)) => names.push(verb.keyword()),
+                    None => edges.push((to, only_ok, [verb.keyword()].to_vec())),
+                }
+            }
+        }
+        for (to, only_ok, names) in edges {
+            let answer = if only_ok { "+OK to" } else { "any answer to" };
+            let _ = writeln!(
+                out,
+                "    {from:?} --> {to:?}: {answer} {}",
+                names.join(", ")
+            );
+        }
+    }
+
+    /// `docs/states.md`, rendered from the functions above.
+    fn states_md() -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# Session states\n\n\
+             Generated from `src/state.rs` by its unit test `states_md_matches_the_table`, which fails when the two \
+             differ;\nregenerate with `POP3_WRITE_STATES_MD=1 cargo test -p pop3-proto --lib states_md`.\n\n\
+             States change when a response arrives, except for QUIT in Transaction, whose sending already means \
+             Update.\nAny state goes to Closed on a protocol error or when the connection ends.\n\n\
+             ```mermaid\nstateDiagram-v2\n    [*] --> Greeting\n",
+        );
+        for ok in [true, false] {
+            let to = after_greeting(ok);
+            let answer = if ok { "+OK" } else { "-ERR" };
+            let _ = writeln!(out, "    Greeting --> {to:?}: {answer} greeting");
+        }
+        let allowed_in = |state| {
+            VERBS
+                .into_iter()
+                .filter(move |&verb| allowed(verb, state))
+                .collect::<Vec<_>>()
+        };
+        response_edges(
+            State::Authorization,
+            &allowed_in(State::Authorization),
+            &mut out,
+        );
+        let transaction: Vec<Verb> = allowed_in(State::Transaction)
+            .into_iter()
+            .filter(|&verb| verb != Verb::Quit)
+            .collect();
+        response_edges(State::Transaction, &transaction, &mut out);
+        out.push_str("    Transaction --> Update: QUIT sent\n");
+        response_edges(State::Update, &[Verb::Quit], &mut out);
+        out.push_str("    Closed --> [*]\n```\n\n## Commands\n\n");
+        out.push_str(
+            "`send` refuses a command whose state does not allow it. A barrier goes out alone, with nothing else in \
+             flight;\na command that decides the state holds back everything queued behind it until its answer \
+             arrives.\n\n| command |",
+        );
+        for state in STATES {
+            let _ = write!(out, " {state:?} |");
+        }
+        out.push_str(" barrier | decides the state |\n|---|");
+        out.push_str(&":-:|".repeat(STATES.len() + 2));
+        out.push('\n');
+        let mark = |yes: bool| if yes { "yes" } else { "–" };
+        for verb in VERBS {
+            let _ = write!(out, "| {} |", verb.keyword());
+            for state in STATES {
+                let _ = write!(out, " {} |", mark(allowed(verb, state)));
+            }
+            let _ = writeln!(
+                out,
+                " {} | {} |",
+                mark(verb.is_barrier()),
+                mark(verb.decides_state())
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn states_md_matches_the_table() {
+        let rendered = states_md();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/states.md");
+        if std::env::var_os("POP3_WRITE_STATES_MD").is_some() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == rendered,
+            "docs/states.md is out of date; regenerate it with \
+             `POP3_WRITE_STATES_MD=1 cargo test -p pop3-proto --lib states_md`"
+        );
+    }
 
     #[test]
     fn transaction_commands_are_refused_before_login() {
