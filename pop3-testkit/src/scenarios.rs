@@ -4,7 +4,7 @@
 //! command, synchronous, errors classified as [`ErrorKind`]) and then calls [`all_scenarios!`](crate::all_scenarios)
 //! once, which expands to one `#[test]` per scenario:
 //!
-//! ```ignore
+//! ```text
 //! struct Blocking;
 //! impl pop3_testkit::scenarios::Adapter for Blocking { /* ... */ }
 //! pop3_testkit::all_scenarios!(Blocking);
@@ -593,7 +593,7 @@ impl Write for FailingSink {
 
 /// Expands to one `#[test]` per named scenario, each calling `pop3_testkit::scenarios::<name>(&adapter)`.
 ///
-/// ```ignore
+/// ```text
 /// pop3_testkit::scenarios!(MyAdapter; dovecot_user_pass, scripted_no_greeting_timeout);
 /// ```
 #[macro_export]
@@ -616,7 +616,7 @@ macro_rules! scenarios {
 
 /// Expands to one `#[test]` per scenario of [`scenarios`](mod@crate::scenarios), for the adapter value given.
 ///
-/// ```ignore
+/// ```text
 /// pop3_testkit::all_scenarios!(MyAdapter);
 /// ```
 #[macro_export]
