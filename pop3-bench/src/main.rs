@@ -55,7 +55,7 @@ const WORKLOADS: [Workload; 3] = [
             seed: 1,
             latency: None,
         },
-        runs: 11,
+        runs: 21,
     },
     Workload {
         key: "b",
@@ -67,7 +67,7 @@ const WORKLOADS: [Workload; 3] = [
             seed: 2,
             latency: None,
         },
-        runs: 7,
+        runs: 21,
     },
     Workload {
         key: "c",
@@ -79,7 +79,7 @@ const WORKLOADS: [Workload; 3] = [
             seed: 1,
             latency: Some(Duration::from_millis(10)),
         },
-        runs: 7,
+        runs: 11,
     },
 ];
 
