@@ -86,7 +86,7 @@ mod session;
 mod transport;
 
 pub use pop3_blocking::{
-    ALPN_POP3, Code, Error, Part, RawResponse, Result, ScanListing, Security, ServerError,
+    ALPN_POP3, Code, Error, Listing, Part, RawResponse, Result, ScanListing, Security, ServerError,
     ServerRefusal, Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
 };
 pub use pop3_proto as proto;

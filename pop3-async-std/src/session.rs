@@ -17,9 +17,10 @@ use pop3_proto::{
 
 use crate::transport::{self, Transport, io_error};
 use crate::{
-    Error, Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat,
-    Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
+    Error, Listing, Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal,
+    Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
 };
+use pop3_blocking::listing::{ListingCollector, ListingPart};
 use pop3_blocking::settings::Settings;
 use pop3_blocking::trace::Trace;
 
@@ -698,22 +699,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(outcomes)
     }
 
+    /// LIST and UIDL together, pipelined when the server allows it: every message with its size and, if the server
+    /// answers UIDL, its unique id. One round trip instead of two, which is what a fetcher asks first.
+    ///
+    /// # Errors
+    /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
+    pub async fn listing(&mut self) -> Result<Vec<Listing>> {
+        let mut collector = ListingCollector::default();
+        self.batch(
+            &[ListingPart::List, ListingPart::Uidl],
+            vec![Command::List(None), Command::Uidl(None)],
+            |part, event| {
+                collector.add(part, event);
+                Ok(())
+            },
+        )
+        .await?;
+        collector.finish()
+    }
+
     /// Queues every command, then drives until the last is answered, handing each event to `on_event` with the
-    /// message it belongs to.
-    async fn batch(
+    /// owner given for its command (`owners[i]` for `commands[i]`).
+    async fn batch<T: Copy>(
         &mut self,
-        msgs: &[u64],
+        owners: &[T],
         commands: Vec<Command<'_>>,
-        mut on_event: impl FnMut(u64, &Event<'_>) -> io::Result<()>,
+        mut on_event: impl FnMut(T, &Event<'_>) -> io::Result<()>,
     ) -> Result<()> {
         self.check_open()?;
-        let mut owners = HashMap::with_capacity(msgs.len());
+        let mut owner_of = HashMap::with_capacity(owners.len());
         let mut last = None;
         let mut refused = None;
-        for (command, &msg) in commands.into_iter().zip(msgs) {
+        for (command, &owner) in commands.into_iter().zip(owners) {
             match self.client.send(command) {
                 Ok(id) => {
-                    owners.insert(id, msg);
+                    owner_of.insert(id, owner);
                     last = Some(id);
                 }
                 Err(error) => {
@@ -729,8 +749,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Target::Command(last),
                 |event| {
                     if sink_error.is_none() {
-                        if let Some(&msg) = event.id().and_then(|id| owners.get(&id)) {
-                            sink_error = on_event(msg, event).err();
+                        if let Some(&owner) = event.id().and_then(|id| owner_of.get(&id)) {
+                            sink_error = on_event(owner, event).err();
                         }
                     }
                     Ok(())

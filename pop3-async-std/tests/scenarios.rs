@@ -10,8 +10,8 @@ use async_std::net::TcpStream;
 use async_std::task::block_on;
 use pop3_async_std::{Error, Part, Security, ServerRefusal, Session, Timeouts, TlsOptions};
 use pop3_testkit::scenarios::{
-    self, Adapter, Capabilities, ConnectSpec, ErrorKind, Mechanism, RawReply, RetrManyCollector,
-    Scan, SessionUnderTest, Stat, TestError, TestResult, UniqueId,
+    self, Adapter, Capabilities, ConnectSpec, ErrorKind, Listed, Mechanism, RawReply,
+    RetrManyCollector, Scan, SessionUnderTest, Stat, TestError, TestResult, UniqueId,
 };
 
 /// The async-std adapter.
@@ -208,6 +208,19 @@ impl SessionUnderTest for Driven {
         check(block_on(self.0.uidl_one(msg))).map(|u| UniqueId {
             msg: u.msg,
             uid: u.uid,
+        })
+    }
+
+    fn listing(&mut self) -> TestResult<Vec<Listed>> {
+        check(block_on(self.0.listing())).map(|listing| {
+            listing
+                .into_iter()
+                .map(|l| Listed {
+                    msg: l.msg,
+                    octets: l.octets,
+                    uid: l.uid,
+                })
+                .collect()
         })
     }
 

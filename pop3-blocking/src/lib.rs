@@ -42,6 +42,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[doc(hidden)]
+pub mod listing;
 mod session;
 #[doc(hidden)]
 pub mod settings;
@@ -51,6 +53,7 @@ pub mod trace;
 mod transport;
 
 pub use error::{Code, Error, Result, ServerError, ServerRefusal};
+pub use listing::Listing;
 pub use pop3_proto as proto;
 pub use pop3_proto::{Capabilities, Capability, Mechanism};
 pub use session::{Builder, Part, RawResponse, ScanListing, Session, Stat, UniqueIdListing};

@@ -5,8 +5,8 @@ use std::net::TcpStream;
 
 use pop3_blocking::{Error, Part, Security, ServerRefusal, Session, Timeouts, TlsOptions};
 use pop3_testkit::scenarios::{
-    self, Adapter, Capabilities, ConnectSpec, ErrorKind, Mechanism, RawReply, RetrManyCollector,
-    Scan, SessionUnderTest, Stat, TestError, TestResult, UniqueId,
+    self, Adapter, Capabilities, ConnectSpec, ErrorKind, Listed, Mechanism, RawReply,
+    RetrManyCollector, Scan, SessionUnderTest, Stat, TestError, TestResult, UniqueId,
 };
 
 /// The blocking adapter.
@@ -185,6 +185,19 @@ impl SessionUnderTest for Blocked {
         check(Session::uidl_one(&mut self.0, msg)).map(|u| UniqueId {
             msg: u.msg,
             uid: u.uid,
+        })
+    }
+
+    fn listing(&mut self) -> TestResult<Vec<Listed>> {
+        check(Session::listing(&mut self.0)).map(|listing| {
+            listing
+                .into_iter()
+                .map(|l| Listed {
+                    msg: l.msg,
+                    octets: l.octets,
+                    uid: l.uid,
+                })
+                .collect()
         })
     }
 

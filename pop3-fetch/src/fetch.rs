@@ -607,19 +607,16 @@ fn login_delay(session: &Session) -> Option<u64> {
 
 /// LIST, UIDL (and TOP for messages without a UID), turned into keyed messages.
 fn list_messages(session: &mut Session, target: &Target, log: Log) -> Result<Vec<Msg>, Failure> {
+    // One round trip for both when the server pipelines; a server without UIDL only leaves the UIDs out.
     let listing = session
-        .list()
+        .listing()
         .map_err(|e| errors::session(e, "LIST", target))?;
-    let uids: Option<HashMap<u64, String>> = match session.uidl() {
-        Ok(uidl) => Some(uidl.into_iter().map(|u| (u.msg, u.uid)).collect()),
-        Err(Error::Server(_)) => None,
-        Err(e) => return Err(errors::session(e, "UIDL", target)),
-    };
+    let any_uid = listing.iter().any(|l| l.uid.is_some());
     let mut msgs = Vec::with_capacity(listing.len());
     let mut top_works = true;
     let (mut hashed, mut unkeyed) = (0, 0);
     for scan in listing {
-        let mut key = uids.as_ref().and_then(|u| u.get(&scan.msg).cloned());
+        let mut key = scan.uid;
         if key.is_none() && top_works {
             match session.top(scan.msg, 0) {
                 Ok(header) => {
@@ -651,7 +648,7 @@ fn list_messages(session: &mut Session, target: &Target, log: Log) -> Result<Vec
             }
         }
     }
-    if uids.is_none() {
+    if !any_uid && hashed + unkeyed > 0 {
         log.warn(
             "the server has no UIDL; messages are recognised by a hash of their header (TOP n 0)",
         );

@@ -390,6 +390,17 @@ pub struct UniqueId {
     pub uid: String,
 }
 
+/// One message of LIST and UIDL asked together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Message number.
+    pub msg: u64,
+    /// Size as the server counts it.
+    pub octets: u64,
+    /// Unique id, if UIDL gave one.
+    pub uid: Option<String>,
+}
+
 /// A raw command's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawReply {
@@ -435,6 +446,8 @@ pub trait SessionUnderTest {
     fn uidl(&mut self) -> TestResult<Vec<UniqueId>>;
     /// UIDL n.
     fn uidl_one(&mut self, msg: u64) -> TestResult<UniqueId>;
+    /// LIST and UIDL together (pipelined when the server allows it).
+    fn listing(&mut self) -> TestResult<Vec<Listed>>;
     /// RETR into memory.
     fn retr(&mut self, msg: u64) -> TestResult<Vec<u8>>;
     /// RETR streamed into `sink`; returns the octets written.
@@ -682,6 +695,7 @@ macro_rules! all_scenarios {
             scripted_login_no_downgrade,
             scripted_fragmented_responses,
             scripted_lf_only_server,
+            scripted_listing_without_uidl,
             scripted_empty_answers,
             scripted_quit_answers,
             scripted_no_greeting_timeout,
@@ -1349,6 +1363,16 @@ pub fn dovecot_every_command<A: Adapter>(adapter: &A) {
     assert_eq!(uids.len(), messages.len(), "UIDs are not unique: {uidl:?}");
     assert_eq!(ok(s.uidl_one(3), "UIDL 3"), uidl[2]);
     assert_is_server(&err(s.uidl_one(99), "UIDL 99"), "UIDL 99");
+    let together: Vec<Listed> = expected
+        .iter()
+        .zip(&uidl)
+        .map(|(scan, entry)| Listed {
+            msg: scan.msg,
+            octets: scan.octets,
+            uid: Some(entry.uid.clone()),
+        })
+        .collect();
+    assert_eq!(ok(s.listing(), "LIST and UIDL together"), together);
 
     assert_same_bytes(&ok(s.retr(1), "RETR 1"), &messages[0], "RETR 1");
     let mut sink = Vec::new();
@@ -2724,6 +2748,41 @@ pub fn scripted_quit_answers<A: Adapter>(adapter: &A) {
     let spec = scripted_spec(&server, Security::Implicit).ca_pem(pki.ca.cert_pem());
     let mut s = connect(adapter, &spec);
     ok(s.quit(), "QUIT over TLS without close_notify");
+}
+
+/// LIST and UIDL asked together: a server without UIDL (`-ERR`) gives sizes without UIDs; a refused LIST is the
+/// call's error, and the UIDL answer queued behind it is still read, so the next command gets its own answer.
+pub fn scripted_listing_without_uidl<A: Adapter>(adapter: &A) {
+    let server = scripted(
+        logged_in_script()
+            .client("LIST")
+            .server("+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n")
+            .client("UIDL")
+            .server("-ERR no UIDL here\r\n")
+            .client("LIST")
+            .server("-ERR [SYS/TEMP] try again later\r\n")
+            .client("UIDL")
+            .server("+OK\r\n1 uid-1\r\n.\r\n")
+            .client("NOOP")
+            .server("+OK\r\n")
+            .stall_forever(),
+    );
+    let mut s = scripted_plain_session(adapter, &server);
+    let listed = |msg, octets| Listed {
+        msg,
+        octets,
+        uid: None,
+    };
+    assert_eq!(
+        ok(s.listing(), "LIST and a refused UIDL"),
+        [listed(1, 120), listed(2, 200)]
+    );
+    assert_server(
+        &err(s.listing(), "a refused LIST"),
+        Some("SYS/TEMP"),
+        "LIST refused",
+    );
+    ok(s.noop(), "NOOP after the refused LIST");
 }
 
 /// Empty multi-line answers end at once: an empty LIST, UIDL and message, a CAPA with an empty line, a raw
