@@ -20,7 +20,7 @@ use crate::{
     Error, Listing, Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal,
     Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
 };
-use pop3_blocking::listing::{ListingCollector, ListingPart};
+use pop3_blocking::listing::{Entries, ListingCollector, ListingPart, line, scan, unique_id};
 use pop3_blocking::settings::Settings;
 use pop3_blocking::trace::Trace;
 
@@ -113,6 +113,7 @@ impl Builder {
             tls_options: settings.tls,
             timeouts: settings.timeouts,
             max_message_size: settings.max_message_size,
+            max_listing_entries: settings.max_listing_entries,
             trace: settings.trace,
             broken: None,
             busy: false,
@@ -167,6 +168,7 @@ pub struct Session<S = TcpStream> {
     tls_options: TlsOptions,
     timeouts: Timeouts,
     max_message_size: u64,
+    max_listing_entries: u64,
     trace: Trace,
     broken: Option<&'static str>,
     /// Set while a command is being driven; still set when the future driving it was dropped.
@@ -443,15 +445,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// # Errors
     /// `-ERR` or a session error.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>> {
-        let mut listing = Vec::new();
-        self.run(Command::List(None), |event| {
-            if let Event::Scan { msg, octets, .. } = *event {
-                listing.push(ScanListing { msg, octets });
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(listing)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::List(None), |event| entries.take(event, scan))
+            .await?;
+        Ok(entries.into_vec())
     }
 
     /// LIST n (RFC 1939 §5).
@@ -476,18 +473,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// # Errors
     /// `-ERR` (the server has no UIDL) or a session error.
     pub async fn uidl(&mut self) -> Result<Vec<UniqueIdListing>> {
-        let mut listing = Vec::new();
-        self.run(Command::Uidl(None), |event| {
-            if let Event::UniqueId { msg, uid, .. } = *event {
-                listing.push(UniqueIdListing {
-                    msg,
-                    uid: uid.to_owned(),
-                });
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(listing)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::Uidl(None), |event| entries.take(event, unique_id))
+            .await?;
+        Ok(entries.into_vec())
     }
 
     /// UIDL n (RFC 1939 §7).
@@ -607,15 +596,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// # Errors
     /// `-ERR` or a session error.
     pub async fn lang(&mut self, tag: Option<&str>) -> Result<Vec<Vec<u8>>> {
-        let mut lines = Vec::new();
-        self.run(Command::Lang(tag), |event| {
-            if let Event::Line { line, .. } = event {
-                lines.push(line.to_vec());
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(lines)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::Lang(tag), |event| entries.take(event, line))
+            .await?;
+        Ok(entries.into_vec())
     }
 
     /// Sends any other command line. The caller says whether a `+OK` answer is multi-line. Commands that change
@@ -705,7 +689,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// # Errors
     /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
     pub async fn listing(&mut self) -> Result<Vec<Listing>> {
-        let mut collector = ListingCollector::default();
+        let mut collector = ListingCollector::new(self.max_listing_entries);
         self.batch(
             &[ListingPart::List, ListingPart::Uidl],
             vec![Command::List(None), Command::Uidl(None)],

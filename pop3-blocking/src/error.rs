@@ -37,6 +37,13 @@ pub enum Error {
         /// The limit in force.
         limit: u64,
     },
+    /// A listing read into memory (LIST, UIDL, LANG) had more entries than the configured limit (see
+    /// `Builder::max_listing_entries`). The rest of the answer was read and dropped; the session is still usable.
+    #[error("listing longer than the {limit}-entry limit")]
+    ListingTooLong {
+        /// The limit in force.
+        limit: u64,
+    },
     /// The caller's sink failed while a message streamed into it. The rest of the response was read and
     /// discarded, so the session is still usable.
     #[error("writing the message failed: {0}")]
@@ -198,11 +205,16 @@ impl Error {
         }
     }
 
-    /// Whether the session can still be used after this error (only a `-ERR` or a refused command leave it so).
+    /// Whether the session can still be used after this error (a `-ERR`, a refused command, a limit or a sink
+    /// failure leave it so).
     pub fn is_recoverable(&self) -> bool {
         matches!(
             self,
-            Self::Server(_) | Self::Misuse(_) | Self::TooLarge { .. } | Self::Sink(_)
+            Self::Server(_)
+                | Self::Misuse(_)
+                | Self::TooLarge { .. }
+                | Self::ListingTooLong { .. }
+                | Self::Sink(_)
         )
     }
 }
@@ -211,7 +223,7 @@ impl From<Error> for io::Error {
     fn from(error: Error) -> Self {
         let kind = match &error {
             Error::Io(inner) | Error::Sink(inner) => inner.kind(),
-            Error::TooLarge { .. } => io::ErrorKind::FileTooLarge,
+            Error::TooLarge { .. } | Error::ListingTooLong { .. } => io::ErrorKind::FileTooLarge,
             Error::Timeout(_) => io::ErrorKind::TimedOut,
             Error::Tls(_) | Error::Protocol(_) => io::ErrorKind::InvalidData,
             Error::Server(_) | Error::TlsUnavailable(_) => io::ErrorKind::Other,

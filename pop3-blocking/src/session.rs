@@ -10,7 +10,7 @@ use pop3_proto::{
 };
 
 use crate::error::{Error, Result, ServerError, ServerRefusal};
-use crate::listing::{Listing, ListingCollector, ListingPart};
+use crate::listing::{Entries, Listing, ListingCollector, ListingPart, line, scan, unique_id};
 use crate::settings::{Security, Settings, Timeouts};
 use crate::tls::{TlsInfo, TlsOptions};
 use crate::trace::Trace;
@@ -91,6 +91,7 @@ impl Builder {
             timeouts: settings.timeouts,
             read_timeout_set: None,
             max_message_size: settings.max_message_size,
+            max_listing_entries: settings.max_listing_entries,
             trace: settings.trace,
             broken: None,
         };
@@ -183,6 +184,7 @@ pub struct Session {
     /// The read timeout last set on the socket.
     read_timeout_set: Option<Option<Duration>>,
     max_message_size: u64,
+    max_listing_entries: u64,
     trace: Trace,
     broken: Option<&'static str>,
 }
@@ -415,14 +417,9 @@ impl Session {
     /// # Errors
     /// `-ERR` or a session error.
     pub fn list(&mut self) -> Result<Vec<ScanListing>> {
-        let mut listing = Vec::new();
-        self.run(Command::List(None), |event| {
-            if let Event::Scan { msg, octets, .. } = *event {
-                listing.push(ScanListing { msg, octets });
-            }
-            Ok(())
-        })?;
-        Ok(listing)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::List(None), |event| entries.take(event, scan))?;
+        Ok(entries.into_vec())
     }
 
     /// LIST n (RFC 1939 §5).
@@ -448,17 +445,9 @@ impl Session {
     /// # Errors
     /// `-ERR` (the server has no UIDL) or a session error.
     pub fn uidl(&mut self) -> Result<Vec<UniqueIdListing>> {
-        let mut listing = Vec::new();
-        self.run(Command::Uidl(None), |event| {
-            if let Event::UniqueId { msg, uid, .. } = *event {
-                listing.push(UniqueIdListing {
-                    msg,
-                    uid: uid.to_owned(),
-                });
-            }
-            Ok(())
-        })?;
-        Ok(listing)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::Uidl(None), |event| entries.take(event, unique_id))?;
+        Ok(entries.into_vec())
     }
 
     /// UIDL n (RFC 1939 §7).
@@ -580,14 +569,9 @@ impl Session {
     /// # Errors
     /// `-ERR` or a session error.
     pub fn lang(&mut self, tag: Option<&str>) -> Result<Vec<Vec<u8>>> {
-        let mut lines = Vec::new();
-        self.run(Command::Lang(tag), |event| {
-            if let Event::Line { line, .. } = event {
-                lines.push(line.to_vec());
-            }
-            Ok(())
-        })?;
-        Ok(lines)
+        let mut entries = Entries::new(self.max_listing_entries);
+        self.run(Command::Lang(tag), |event| entries.take(event, line))?;
+        Ok(entries.into_vec())
     }
 
     /// Sends any other command line. The caller says whether a `+OK` answer is multi-line. Commands that change
@@ -671,7 +655,7 @@ impl Session {
     /// # Errors
     /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
     pub fn listing(&mut self) -> Result<Vec<Listing>> {
-        let mut collector = ListingCollector::default();
+        let mut collector = ListingCollector::new(self.max_listing_entries);
         self.batch(
             &[ListingPart::List, ListingPart::Uidl],
             vec![Command::List(None), Command::Uidl(None)],

@@ -84,6 +84,7 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub config: Config,
     pub max_message_size: u64,
+    pub max_listing_entries: u64,
     pub trace: Trace,
 }
 
@@ -98,6 +99,7 @@ impl Settings {
             timeouts: Timeouts::default(),
             config: Config::default(),
             max_message_size: 256 * 1024 * 1024,
+            max_listing_entries: 1_000_000,
             trace: Trace::default(),
         }
     }
@@ -174,6 +176,14 @@ macro_rules! builder_setters {
         /// size.
         pub fn max_message_size(mut self, octets: u64) -> Self {
             self.settings.max_message_size = octets;
+            self
+        }
+
+        /// Most entries a listing read into memory may have ([`Session::list`], [`Session::uidl`],
+        /// [`Session::listing`], [`Session::lang`]); 1,000,000 by default. A server that never ends its listing
+        /// then costs a bounded amount of memory.
+        pub fn max_listing_entries(mut self, entries: u64) -> Self {
+            self.settings.max_listing_entries = entries;
             self
         }
 

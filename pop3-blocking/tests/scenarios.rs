@@ -35,7 +35,7 @@ fn classify(error: Error) -> TestError {
         }
         Error::TlsUnavailable(_) => ErrorKind::TlsUnavailable { code: None },
         Error::Misuse(inner) => ErrorKind::Misuse(Some(inner.clone())),
-        Error::TooLarge { .. } => ErrorKind::TooLarge,
+        Error::TooLarge { .. } | Error::ListingTooLong { .. } => ErrorKind::TooLarge,
         Error::Sink(_) => ErrorKind::Sink,
         Error::Closed(_) => ErrorKind::Closed,
         other => panic!("unclassified error: {other}"),
@@ -82,6 +82,9 @@ impl Adapter for Blocking {
         }
         if let Some(limit) = spec.max_message_size {
             builder = builder.max_message_size(limit);
+        }
+        if let Some(limit) = spec.max_listing_entries {
+            builder = builder.max_listing_entries(limit);
         }
         if let Some(trace) = &spec.trace {
             builder = builder.trace_to(trace.clone());

@@ -168,6 +168,8 @@ pub struct ConnectSpec {
     pub allow_plaintext_credentials: bool,
     /// Largest message `retr`/`top` may read into memory; `None` for the adapter's default.
     pub max_message_size: Option<u64>,
+    /// Most entries a listing read into memory may have; `None` for the adapter's default.
+    pub max_listing_entries: Option<u64>,
     /// Protocol trace level (poplib's `set_debuglevel`): 0 off, 1 commands and status lines, 2 everything.
     pub debug_level: u8,
     /// Where the trace goes (required for `debug_level > 0` to be observable).
@@ -186,6 +188,7 @@ impl ConnectSpec {
             timeouts: Timeouts::default(),
             allow_plaintext_credentials: false,
             max_message_size: None,
+            max_listing_entries: None,
             debug_level: 0,
             trace: None,
         }
@@ -251,6 +254,13 @@ impl ConnectSpec {
         self
     }
 
+    /// Limit the entries of listings read into memory.
+    #[must_use]
+    pub fn max_listing_entries(mut self, entries: u64) -> Self {
+        self.max_listing_entries = Some(entries);
+        self
+    }
+
     /// Trace at `level` into `buffer`.
     #[must_use]
     pub fn trace(mut self, level: u8, buffer: &TraceBuffer) -> Self {
@@ -272,7 +282,7 @@ impl ConnectSpec {
 ///   brackets (`"AUTH"`, `"SYS/PERM"`, `"IN-USE"`, ...), or as sent for unknown codes.
 /// * `TlsUnavailable`: TLS was required and STLS was refused (`code` as for `Server`) or not offered.
 /// * `Misuse`: refused before sending (wrong state, bad argument, credentials in clear).
-/// * `TooLarge`: a message read into memory exceeded the configured limit.
+/// * `TooLarge`: a message or a listing read into memory exceeded the configured limit.
 /// * `Sink`: the caller's sink failed while a message streamed into it.
 /// * `Closed`: the session already failed or ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +307,7 @@ pub enum ErrorKind {
     },
     /// Refused before sending.
     Misuse(Option<SendError>),
-    /// Message larger than the in-memory limit.
+    /// Message or listing larger than the in-memory limit.
     TooLarge,
     /// The caller's sink failed.
     Sink,
@@ -696,6 +706,7 @@ macro_rules! all_scenarios {
             scripted_fragmented_responses,
             scripted_lf_only_server,
             scripted_listing_without_uidl,
+            scripted_listing_limit,
             scripted_empty_answers,
             scripted_quit_answers,
             scripted_no_greeting_timeout,
@@ -2783,6 +2794,53 @@ pub fn scripted_listing_without_uidl<A: Adapter>(adapter: &A) {
         "LIST refused",
     );
     ok(s.noop(), "NOOP after the refused LIST");
+}
+
+/// A listing longer than the configured limit (a server that never ends its LIST) ends in `TooLarge` after the
+/// rest of the answer was read, for LIST, UIDL and both together; the session stays usable, in step with the server.
+pub fn scripted_listing_limit<A: Adapter>(adapter: &A) {
+    let three = "+OK\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n";
+    let server = scripted(
+        logged_in_script()
+            .client("LIST")
+            .server(three)
+            .client("UIDL")
+            .server("+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n")
+            .client("LIST")
+            .server(three)
+            .client("UIDL")
+            .server("+OK\r\n1 a\r\n.\r\n")
+            .client("LIST")
+            .server("+OK\r\n1 100\r\n2 200\r\n.\r\n")
+            .client("NOOP")
+            .server("+OK\r\n")
+            .stall_forever(),
+    );
+    let spec = scripted_spec(&server, Security::Plaintext)
+        .allow_plaintext_credentials()
+        .max_listing_entries(2);
+    let mut s = connect(adapter, &spec);
+    scripted_login(&mut s);
+    let too_large = |e: TestError, what: &str| {
+        assert!(matches!(e.kind, ErrorKind::TooLarge), "{what}: {e}");
+    };
+    too_large(err(s.list(), "LIST of 3"), "LIST of 3 with a limit of 2");
+    too_large(err(s.uidl(), "UIDL of 3"), "UIDL of 3 with a limit of 2");
+    too_large(err(s.listing(), "LIST of 3 and UIDL"), "LIST and UIDL");
+    assert_eq!(
+        ok(s.list(), "LIST of 2"),
+        [
+            Scan {
+                msg: 1,
+                octets: 100
+            },
+            Scan {
+                msg: 2,
+                octets: 200
+            }
+        ]
+    );
+    ok(s.noop(), "NOOP after the limits");
 }
 
 /// Empty multi-line answers end at once: an empty LIST, UIDL and message, a CAPA with an empty line, a raw
