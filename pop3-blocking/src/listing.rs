@@ -167,3 +167,103 @@ impl ListingCollector {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pop3_proto::{Client, Command, Config, Output};
+
+    use super::*;
+
+    /// Polls to rest, handing every event to `on_event`.
+    fn rest(client: &mut Client, mut on_event: impl FnMut(&Event<'_>)) {
+        loop {
+            match client.poll().unwrap() {
+                Output::Event(event) => on_event(&event),
+                Output::Transmit(_) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Logs a client in, then feeds it the answers to LIST and UIDL and collects the events as `listing()` does.
+    fn collect(list_answer: &[u8], uidl_answer: &[u8], limit: u64) -> Result<Vec<Listing>> {
+        let mut config = Config::default();
+        config.allow_plaintext_credentials = true;
+        let mut client = Client::new(config);
+        client.handle_input(b"+OK ready\r\n");
+        for command in [Command::User("u"), Command::Pass("p")] {
+            client.send(command).unwrap();
+            rest(&mut client, |_| {});
+            client.handle_input(b"+OK\r\n");
+            rest(&mut client, |_| {});
+        }
+        let list = client.send(Command::List(None)).unwrap();
+        client.send(Command::Uidl(None)).unwrap();
+        rest(&mut client, |_| {});
+        let mut collector = ListingCollector::new(limit);
+        for answer in [list_answer, uidl_answer] {
+            client.handle_input(answer);
+            rest(&mut client, |event| {
+                let part = if event.id() == Some(list) {
+                    ListingPart::List
+                } else {
+                    ListingPart::Uidl
+                };
+                collector.add(part, event);
+            });
+        }
+        collector.finish()
+    }
+
+    fn entry(msg: u64, octets: u64, uid: Option<&str>) -> Listing {
+        Listing {
+            msg,
+            octets,
+            uid: uid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn uids_join_by_message_number_in_list_order() {
+        let listing = collect(
+            b"+OK\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n",
+            b"+OK\r\n3 c\r\n1 a\r\n9 stray\r\n.\r\n",
+            10,
+        );
+        assert_eq!(
+            listing.unwrap(),
+            [
+                entry(1, 100, Some("a")),
+                entry(2, 200, None),
+                entry(3, 300, Some("c"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_uidl_leaves_uids_out_and_a_refused_list_is_the_error() {
+        let listing = collect(b"+OK\r\n1 100\r\n.\r\n", b"-ERR no UIDL\r\n", 10);
+        assert_eq!(listing.unwrap(), [entry(1, 100, None)]);
+        let refused = collect(b"-ERR [SYS/TEMP] later\r\n", b"+OK\r\n1 a\r\n.\r\n", 10);
+        assert!(matches!(refused, Err(Error::Server(_))), "{refused:?}");
+    }
+
+    #[test]
+    fn either_answer_past_the_limit_is_an_error() {
+        let long = b"+OK\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n";
+        let short_uidl = b"+OK\r\n1 a\r\n.\r\n";
+        assert!(matches!(
+            collect(long, short_uidl, 2),
+            Err(Error::ListingTooLong { limit: 2 })
+        ));
+        assert!(matches!(
+            collect(
+                b"+OK\r\n1 100\r\n.\r\n",
+                b"+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n",
+                2
+            ),
+            Err(Error::ListingTooLong { limit: 2 })
+        ));
+        assert_eq!(collect(long, short_uidl, 3).unwrap().len(), 3);
+    }
+}
