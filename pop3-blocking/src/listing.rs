@@ -140,8 +140,8 @@ impl ListingCollector {
     /// Every message LIST named, in LIST's order, with its UID if UIDL gave one.
     ///
     /// # Errors
-    /// [`Error::Server`] if LIST was refused, [`Error::ListingTooLong`] if either answer was; a refused UIDL only
-    /// leaves the UIDs out.
+    /// [`Error::Server`] if LIST was refused, [`Error::ListingTooLong`] if either answer had too many entries; a
+    /// refused UIDL only leaves the UIDs out.
     pub fn finish(self) -> Result<Vec<Listing>> {
         if let Some(refusal) = self.list_refused {
             return Err(Error::Server(refusal));
