@@ -772,6 +772,14 @@ impl Driver {
         assert!(!self.closed_seen, "an error after Closed: {error}");
         assert_printable("an error's Display", &error.to_string());
         assert_printable("an error's Debug", &format!("{error:?}"));
+        // Bytes are unsolicited only when no command that was written awaits its answer (B-06).
+        if matches!(error, Error::Unsolicited { .. }) {
+            assert!(
+                self.in_flight.is_empty(),
+                "Unsolicited while {} command(s) await an answer",
+                self.in_flight.len()
+            );
+        }
         self.error = Some(error.clone());
         self.rest = Some(Rest::Failed);
         self.queued.clear();
