@@ -1,10 +1,12 @@
 //! A complete blocking POP3 client over `std::net` and rustls.
 //!
-//! Every protocol decision is made by [`pop3_proto`]; this crate opens sockets, runs TLS, applies time limits,
-//! moves bytes, and offers one method per POP3 command, as Python's `poplib` does.
+//! Every protocol decision is made by [`pop3_proto`], and what each call means by [`pop3_client`], the layer
+//! every driver shares; this crate is the blocking driver: it opens sockets, runs TLS, applies time limits and
+//! moves bytes. [`Session`] has one method per POP3 command, as Python's `poplib` does; each returns `Result<T>`
+//! (the session's methods are documented as `D::Call<'_, T>`, which is `Result<T>` here).
 //!
 //! ```no_run
-//! use pop3_blocking::{Session, Security};
+//! use pop3_blocking::{Security, Session};
 //!
 //! # fn main() -> Result<(), pop3_blocking::Error> {
 //! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect()?;
@@ -41,22 +43,19 @@
 //! | `error_proto` | [`Error`] |
 #![forbid(unsafe_code)]
 
-mod error;
-#[doc(hidden)]
-pub mod listing;
-mod session;
-#[doc(hidden)]
-pub mod settings;
-mod tls;
-#[doc(hidden)]
-pub mod trace;
+mod driver;
 mod transport;
 
-pub use error::{Code, Error, Result, ServerError, ServerRefusal};
-pub use listing::Listing;
-pub use pop3_proto as proto;
-pub use pop3_proto::{Capabilities, Capability, Mechanism};
-pub use session::{Builder, Part, RawResponse, ScanListing, Session, Stat, UniqueIdListing};
-pub use settings::{Security, Timeouts};
-pub use tls::{ALPN_POP3, TlsInfo, TlsOptions};
+pub use driver::Blocking;
+pub use pop3_client::{
+    ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
+    Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
+    TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
+};
 pub use transport::{CustomStream, Stream};
+
+/// A POP3 session over a blocking connection; see [`pop3_client::Session`] for every method.
+pub type Session = pop3_client::Session<Blocking>;
+
+/// Settings for a blocking connection; `connect` opens it.
+pub type Builder = pop3_client::Builder<Blocking>;

@@ -6,10 +6,9 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
-
-use crate::error::{Error, Result};
-use crate::tls::{self, TlsInfo};
+use pop3_client::rustls::pki_types::ServerName;
+use pop3_client::rustls::{ClientConfig, ClientConnection, StreamOwned};
+use pop3_client::{Error, Result};
 
 /// A byte stream a session can run over. Implemented for [`TcpStream`]; wrap any other `Read + Write` (a SOCKS or
 /// HTTP proxy tunnel, an in-memory pipe) with [`CustomStream`].
@@ -95,14 +94,14 @@ impl Transport {
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
-        host: &str,
+        name: ServerName<'static>,
         deadline: Option<Instant>,
         read: Option<Duration>,
     ) -> Result<()> {
         let Self::Plain(stream) = std::mem::replace(self, Self::Gone) else {
             return Err(Error::Closed(Some("TLS is already active")));
         };
-        let connection = ClientConnection::new(config, tls::server_name(host)?)?;
+        let connection = ClientConnection::new(config, name)?;
         let mut tls = Box::new(StreamOwned::new(connection, stream));
         tls.sock.set_read_timeout(read)?;
         while tls.conn.is_handshaking() {
@@ -113,12 +112,7 @@ impl Transport {
             };
             tls.conn
                 .complete_io(&mut io)
-                .map_err(|error| match error.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                        Error::Timeout("during the TLS handshake")
-                    }
-                    _ => unwrap_tls_error(error),
-                })?;
+                .map_err(|error| Error::from_io(error, "during the TLS handshake"))?;
         }
         *self = Self::Tls(tls);
         Ok(())
@@ -134,38 +128,11 @@ impl Transport {
         *self = Self::Gone;
     }
 
-    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+    pub(crate) fn tls_connection(&self) -> Option<&ClientConnection> {
         match self {
-            Self::Tls(tls) => Some(TlsInfo::of(&tls.conn)),
+            Self::Tls(tls) => Some(&tls.conn),
             _ => None,
         }
-    }
-
-    /// RFC 9266 `tls-exporter` channel binding, only on TLS 1.3 (where it is defined without extra conditions).
-    pub(crate) fn channel_binding(&self) -> Option<pop3_proto::ChannelBinding> {
-        let Self::Tls(tls) = self else { return None };
-        if tls.conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
-            return None;
-        }
-        let data = tls
-            .conn
-            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
-            .ok()?;
-        Some(pop3_proto::ChannelBinding {
-            kind: "tls-exporter",
-            data: data.to_vec(),
-        })
-    }
-
-    /// Fills `buf` with random bytes from the TLS provider (for SCRAM nonces).
-    pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .map_or_else(default_provider, Ok)?;
-        provider
-            .secure_random
-            .fill(buf)
-            .map_err(|_| Error::Tls(rustls::Error::FailedToGetRandomBytes))
     }
 }
 
@@ -196,29 +163,6 @@ impl Write for Bounded<'_> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
-    }
-}
-
-fn default_provider() -> Result<Arc<rustls::crypto::CryptoProvider>> {
-    #[cfg(feature = "ring")]
-    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
-    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    #[allow(unreachable_code)]
-    Err(Error::Tls(rustls::Error::General(
-        "no rustls crypto provider".into(),
-    )))
-}
-
-/// rustls reports handshake and record failures as `io::Error`s wrapping a `rustls::Error`; surface those as TLS
-/// errors so a caller can tell a bad certificate from a dropped connection.
-pub(crate) fn unwrap_tls_error(error: io::Error) -> Error {
-    match error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(tls) => Error::Tls(tls.clone()),
-        None => Error::Io(error),
     }
 }
 

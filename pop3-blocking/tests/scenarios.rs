@@ -129,7 +129,7 @@ impl SessionUnderTest for Blocked {
     }
 
     fn login(&mut self, user: &str, password: &str) -> TestResult<String> {
-        check(Session::login(&mut self.0, user, password)).map(str::to_owned)
+        check(Session::login(&mut self.0, user, password)).map(|method| method.name().to_owned())
     }
 
     fn user(&mut self, name: &str) -> TestResult<()> {

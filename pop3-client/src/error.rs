@@ -1,9 +1,12 @@
-//! The one error type of the blocking client (poplib's `error_proto`, with kinds a caller can act on).
+//! The one error type of every driver (poplib's `error_proto`, with kinds a caller can act on).
+//!
+//! A cause is shown in the message or returned by `source()`, never both, so error reporters that walk the
+//! chain print it once.
 
 use std::fmt;
 use std::io;
 
-use pop3_proto::{Escaped, ResponseCode, SendError};
+use pop3_proto::{Escaped, OwnedResponseCode, SendError};
 
 /// What went wrong, in a form a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -11,16 +14,16 @@ use pop3_proto::{Escaped, ResponseCode, SendError};
 pub enum Error {
     /// The connection failed: refused, reset, closed, unreachable.
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// TLS failed: the certificate did not verify (the rustls error says which check), or the handshake broke.
     #[error("TLS error: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(rustls::Error),
     /// A configured time limit passed.
     #[error("timed out {0}")]
     Timeout(&'static str),
     /// The server broke the protocol; the session is closed.
     #[error("protocol violation by the server: {0}")]
-    Protocol(#[from] pop3_proto::Error),
+    Protocol(pop3_proto::Error),
     /// The server answered `-ERR`. The session is still usable.
     #[error("server refused: {0}")]
     Server(ServerError),
@@ -29,7 +32,7 @@ pub enum Error {
     TlsUnavailable(ServerRefusal),
     /// The caller asked for something that cannot be sent (wrong state, bad argument, credentials in clear).
     #[error("refused before sending: {0}")]
-    Misuse(#[from] SendError),
+    Misuse(SendError),
     /// A message read into memory was larger than the configured limit; use the streaming methods for it.
     /// The session is still usable.
     #[error("message larger than the {limit}-octet limit for in-memory retrieval")]
@@ -75,74 +78,20 @@ impl fmt::Display for ServerRefusal {
 /// A `-ERR` response: its RFC 2449 code and its text (length-capped; escaped when shown).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerError {
-    code: Option<Code>,
+    code: Option<OwnedResponseCode>,
     text: Vec<u8>,
     details: Option<Vec<u8>>,
-}
-
-/// An owned [`ResponseCode`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Code {
-    /// `[IN-USE]`: the maildrop is locked by another session.
-    InUse,
-    /// `[LOGIN-DELAY]`: logged in too recently.
-    LoginDelay,
-    /// `[SYS/TEMP]`: temporary failure; retry later.
-    SysTemp,
-    /// `[SYS/PERM]`: permanent failure.
-    SysPerm,
-    /// `[AUTH]`: wrong credentials.
-    Auth,
-    /// `[UTF8]`: needs UTF-8 mode.
-    Utf8,
-    /// Any other code, as sent.
-    Other(String),
-}
-
-impl Code {
-    fn from_proto(code: &ResponseCode<'_>) -> Self {
-        match code {
-            ResponseCode::InUse => Self::InUse,
-            ResponseCode::LoginDelay => Self::LoginDelay,
-            ResponseCode::SysTemp => Self::SysTemp,
-            ResponseCode::SysPerm => Self::SysPerm,
-            ResponseCode::Auth => Self::Auth,
-            ResponseCode::Utf8 => Self::Utf8,
-            other => Self::Other(Escaped::new(other.as_bytes()).to_string()),
-        }
-    }
-
-    /// Whether trying again later may work.
-    pub fn is_temporary(&self) -> bool {
-        matches!(self, Self::InUse | Self::LoginDelay | Self::SysTemp)
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::InUse => "IN-USE",
-            Self::LoginDelay => "LOGIN-DELAY",
-            Self::SysTemp => "SYS/TEMP",
-            Self::SysPerm => "SYS/PERM",
-            Self::Auth => "AUTH",
-            Self::Utf8 => "UTF8",
-            Self::Other(code) => code,
-        };
-        write!(f, "[{name}]")
-    }
 }
 
 impl ServerError {
     /// Longest text kept from the server.
     const MAX_TEXT: usize = 512;
 
-    /// The error for a `-ERR` reply from the core (for drivers of `pop3-proto`, such as the async client).
+    /// The error for a `-ERR` reply from the core.
     pub fn from_reply(reply: &pop3_proto::Reply<'_>) -> Self {
         let text = &reply.text[..reply.text.len().min(Self::MAX_TEXT)];
         Self {
-            code: reply.code.as_ref().map(Code::from_proto),
+            code: reply.code.map(pop3_proto::ResponseCode::into_owned),
             text: text.to_vec(),
             details: None,
         }
@@ -150,7 +99,7 @@ impl ServerError {
 
     /// Adds the error details an OAuth server sent before its `-ERR` (RFC 7628 §3.2.2).
     #[must_use]
-    pub fn with_details(mut self, details: &[u8]) -> Self {
+    pub(crate) fn with_details(mut self, details: &[u8]) -> Self {
         self.details = Some(details[..details.len().min(Self::MAX_TEXT)].to_vec());
         self
     }
@@ -161,7 +110,7 @@ impl ServerError {
     }
 
     /// The response code, if the server sent one.
-    pub fn code(&self) -> Option<&Code> {
+    pub fn code(&self) -> Option<&OwnedResponseCode> {
         self.code.as_ref()
     }
 
@@ -219,6 +168,63 @@ impl Error {
     }
 }
 
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Self::from_io(error, "waiting for the server")
+    }
+}
+
+impl From<rustls::Error> for Error {
+    fn from(error: rustls::Error) -> Self {
+        Self::Tls(error)
+    }
+}
+
+impl From<pop3_proto::Error> for Error {
+    fn from(error: pop3_proto::Error) -> Self {
+        Self::Protocol(error)
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(error: SendError) -> Self {
+        Self::Misuse(error)
+    }
+}
+
+impl Error {
+    /// The error for a failed read, write or handshake while `doing` something: a time limit becomes
+    /// [`Error::Timeout`], and a TLS failure that rustls wrapped in an `io::Error` becomes [`Error::Tls`], so a
+    /// caller can tell a bad certificate from a dropped connection.
+    pub fn from_io(error: io::Error, doing: &'static str) -> Self {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ) {
+            return Self::Timeout(doing);
+        }
+        match error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => Self::Tls(tls.clone()),
+            None => Self::Io(error),
+        }
+    }
+
+    /// Why later calls are refused after this error, if it ends the session.
+    pub(crate) fn ends_session(&self) -> Option<&'static str> {
+        match self {
+            _ if self.is_recoverable() => None,
+            Self::Timeout(_) => Some("timed out"),
+            Self::Protocol(_) => Some("the server broke the protocol"),
+            Self::Tls(_) => Some("TLS failed"),
+            Self::Closed(why) => Some(why.unwrap_or("closed")),
+            _ => Some("the connection failed"),
+        }
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(error: Error) -> Self {
         let kind = match &error {
@@ -234,5 +240,5 @@ impl From<Error> for io::Error {
     }
 }
 
-/// The result type of this crate.
+/// The result type of every driver.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

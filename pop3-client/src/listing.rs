@@ -1,24 +1,70 @@
-//! Listings read into memory (LIST, UIDL, both together, LANG), each bounded in entries: a server that never
-//! ends its listing gets an error, not all the memory. Shared by both clients.
+//! What listings are made of (STAT, LIST, UIDL, both together, LANG), and collecting them into memory, each bounded
+//! in entries: a server that never ends its listing gets an error, not all the memory.
 
 use std::collections::HashMap;
 
 use pop3_proto::Event;
 
 use crate::error::{Error, Result, ServerError};
-use crate::{ScanListing, UniqueIdListing};
+
+/// A scan listing: a message and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanListing {
+    /// The message number.
+    pub msg: u64,
+    /// Its size in octets, as the server counts it.
+    pub octets: u64,
+}
+
+/// A unique-id listing: a message and its UIDL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueIdListing {
+    /// The message number.
+    pub msg: u64,
+    /// The unique id: 1 to 70 printable ASCII characters. Not safe as a file name as it is (it may hold `/`).
+    pub uid: String,
+}
+
+/// The answer to a raw command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// The status line's text after `+OK`.
+    pub text: Vec<u8>,
+    /// The multi-line body, dot-unstuffed, if the command was declared multi-line.
+    pub body: Vec<u8>,
+}
+
+/// A piece of one message in [`Session::retr_many`](crate::Session::retr_many).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Part<'a> {
+    /// The next octets of the message, dot-unstuffed.
+    Data(&'a [u8]),
+    /// The message is complete.
+    End,
+    /// The server refused this message (`-ERR`); the others go on.
+    Refused(ServerError),
+}
+
+/// A drop listing: what STAT says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Messages in the maildrop, not counting deleted ones.
+    pub count: u64,
+    /// Their total size in octets.
+    pub octets: u64,
+}
 
 /// The entries of one listing answer, at most `limit` of them.
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct Entries<T> {
+pub(crate) struct Entries<T> {
     items: Vec<T>,
     limit: u64,
 }
 
 impl<T> Entries<T> {
     /// No entries yet; at most `limit` to come.
-    pub fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Self {
             items: Vec::new(),
             limit,
@@ -29,7 +75,7 @@ impl<T> Entries<T> {
     ///
     /// # Errors
     /// [`Error::ListingTooLong`] once `limit` entries are held; the caller reads the rest of the answer and drops it.
-    pub fn take(
+    pub(crate) fn take(
         &mut self,
         event: &Event<'_>,
         entry: impl FnOnce(&Event<'_>) -> Option<T>,
@@ -45,14 +91,13 @@ impl<T> Entries<T> {
     }
 
     /// The entries, in the server's order.
-    pub fn into_vec(self) -> Vec<T> {
+    pub(crate) fn into_vec(self) -> Vec<T> {
         self.items
     }
 }
 
 /// A LIST entry.
-#[doc(hidden)]
-pub fn scan(event: &Event<'_>) -> Option<ScanListing> {
+pub(crate) fn scan(event: &Event<'_>) -> Option<ScanListing> {
     match *event {
         Event::Scan { msg, octets, .. } => Some(ScanListing { msg, octets }),
         _ => None,
@@ -60,8 +105,7 @@ pub fn scan(event: &Event<'_>) -> Option<ScanListing> {
 }
 
 /// A UIDL entry.
-#[doc(hidden)]
-pub fn unique_id(event: &Event<'_>) -> Option<UniqueIdListing> {
+pub(crate) fn unique_id(event: &Event<'_>) -> Option<UniqueIdListing> {
     match *event {
         Event::UniqueId { msg, uid, .. } => Some(UniqueIdListing {
             msg,
@@ -72,8 +116,7 @@ pub fn unique_id(event: &Event<'_>) -> Option<UniqueIdListing> {
 }
 
 /// A line of a multi-line LANG answer.
-#[doc(hidden)]
-pub fn line(event: &Event<'_>) -> Option<Vec<u8>> {
+pub(crate) fn line(event: &Event<'_>) -> Option<Vec<u8>> {
     match event {
         Event::Line { line, .. } => Some(line.to_vec()),
         _ => None,
@@ -94,17 +137,15 @@ pub struct Listing {
 }
 
 /// Which command of the pair an event belongs to.
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListingPart {
+pub(crate) enum ListingPart {
     List,
     Uidl,
 }
 
 /// Collects the events of a LIST and a UIDL sent together, at most `limit` entries of each.
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct ListingCollector {
+pub(crate) struct ListingCollector {
     scans: Entries<ScanListing>,
     uids: Entries<UniqueIdListing>,
     list_refused: Option<ServerError>,
@@ -113,7 +154,7 @@ pub struct ListingCollector {
 
 impl ListingCollector {
     /// Nothing collected yet.
-    pub fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Self {
             scans: Entries::new(limit),
             uids: Entries::new(limit),
@@ -123,7 +164,7 @@ impl ListingCollector {
     }
 
     /// Takes one event of `part`.
-    pub fn add(&mut self, part: ListingPart, event: &Event<'_>) {
+    pub(crate) fn add(&mut self, part: ListingPart, event: &Event<'_>) {
         let taken = match (part, event) {
             (ListingPart::List, Event::Err { reply, .. }) => {
                 self.list_refused = Some(ServerError::from_reply(reply));
@@ -142,7 +183,7 @@ impl ListingCollector {
     /// # Errors
     /// [`Error::Server`] if LIST was refused, [`Error::ListingTooLong`] if either answer had too many entries; a
     /// refused UIDL only leaves the UIDs out.
-    pub fn finish(self) -> Result<Vec<Listing>> {
+    pub(crate) fn finish(self) -> Result<Vec<Listing>> {
         if let Some(refusal) = self.list_refused {
             return Err(Error::Server(refusal));
         }

@@ -174,7 +174,8 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    pub(crate) fn of(connection: &rustls::ClientConnection) -> Self {
+    /// What `connection` negotiated.
+    pub fn of(connection: &rustls::ClientConnection) -> Self {
         Self {
             version: connection.protocol_version(),
             cipher_suite: connection.negotiated_cipher_suite(),
@@ -185,4 +186,34 @@ impl TlsInfo {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// RFC 9266 `tls-exporter` channel binding for SCRAM `-PLUS`, only on TLS 1.3 (where it is defined without extra
+/// conditions).
+pub(crate) fn channel_binding(
+    connection: &rustls::ClientConnection,
+) -> Option<pop3_proto::ChannelBinding> {
+    if connection.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    let data = connection
+        .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+        .ok()?;
+    Some(pop3_proto::ChannelBinding {
+        kind: "tls-exporter",
+        data: data.to_vec(),
+    })
+}
+
+/// Fills `buf` with random bytes from the crypto provider (for SCRAM nonces): the session's own, else the one
+/// chosen by cargo features or the process default.
+pub(crate) fn random(config: Option<&ClientConfig>, buf: &mut [u8]) -> Result<()> {
+    let provider = match config {
+        Some(config) => config.crypto_provider().clone(),
+        None => provider()?,
+    };
+    provider
+        .secure_random
+        .fill(buf)
+        .map_err(|_| Error::Tls(rustls::Error::FailedToGetRandomBytes))
 }

@@ -1,0 +1,156 @@
+//! The builder every driver shares: one set of setters, one [`Settings`], any number of sessions.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use pop3_proto::Config;
+
+use crate::session::{Connect, ConnectStream, Driver, Session};
+use crate::settings::{Security, Settings, Timeouts};
+use crate::tls::TlsOptions;
+
+/// Settings for a connection; `connect` opens one. A builder is `Clone` and `connect` borrows it, so one
+/// configuration opens as many sessions as a poller needs.
+///
+/// `D` is the driver (`pop3_blocking::Blocking`, `pop3_tokio::Tokio`, …); each driver crate names it for you
+/// (`pop3_blocking::Session::builder`).
+pub struct Builder<D> {
+    settings: Settings,
+    driver: PhantomData<fn() -> D>,
+}
+
+impl<D> Clone for Builder<D> {
+    fn clone(&self) -> Self {
+        Self {
+            settings: self.settings.clone(),
+            driver: PhantomData,
+        }
+    }
+}
+
+impl<D> fmt::Debug for Builder<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Builder").field(&self.settings).finish()
+    }
+}
+
+impl<D> Builder<D> {
+    /// Settings for `host` with implicit TLS on port 995, verified certificates, and default limits.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            settings: Settings::new(host.into()),
+            driver: PhantomData,
+        }
+    }
+
+    /// What this builder holds.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The port; by default 995 for implicit TLS and 110 otherwise.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.settings.port = Some(port);
+        self
+    }
+
+    /// How to protect the connection.
+    #[must_use]
+    pub fn security(mut self, security: Security) -> Self {
+        self.settings.security = security;
+        self
+    }
+
+    /// TLS settings (trusted roots, client certificate, or a whole rustls configuration).
+    #[must_use]
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.settings.tls = tls;
+        self
+    }
+
+    /// Time limits. They apply to any stream, a caller-supplied one included.
+    #[must_use]
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.settings.timeouts = timeouts;
+        self
+    }
+
+    /// One time limit for connect, read and write (poplib's `timeout`), ten times it for a whole response.
+    #[must_use]
+    pub fn timeout(self, limit: Duration) -> Self {
+        self.timeouts(Timeouts::all(limit))
+    }
+
+    /// Allow sending credentials over a connection without TLS. They, and all mail, travel in clear.
+    #[must_use]
+    pub fn allow_plaintext_credentials(mut self) -> Self {
+        self.settings.config.allow_plaintext_credentials = true;
+        self
+    }
+
+    /// Protocol settings (limits, pipelining, line endings, the receive buffer's size). `tls_active` is
+    /// managed by the session.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.settings.config = config;
+        self
+    }
+
+    /// Largest message `retr` and `top` read into memory; the `_to` methods stream any size.
+    #[must_use]
+    pub fn max_message_size(mut self, octets: u64) -> Self {
+        self.settings.max_message_size = octets;
+        self
+    }
+
+    /// Most entries a listing read into memory may have (`list`, `uidl`, `listing`, `lang`); 1,000,000 by default.
+    /// A server that never ends its listing then costs a bounded amount of memory.
+    #[must_use]
+    pub fn max_listing_entries(mut self, entries: u64) -> Self {
+        self.settings.max_listing_entries = entries;
+        self
+    }
+
+    /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
+    #[must_use]
+    pub fn debug_level(mut self, level: u8) -> Self {
+        self.settings.trace.level = level;
+        self
+    }
+
+    /// Writes the trace here instead of to the `log` facade (target `pop3`), a line at a time as it happens.
+    /// Sessions opened from clones of this builder share the writer, a whole line at a time.
+    #[must_use]
+    pub fn trace_to(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
+        self.settings.trace.set_writer(writer);
+        self
+    }
+}
+
+impl<D: Connect> Builder<D> {
+    /// Resolves the host and opens a TCP connection to each address in turn (IPv4 or IPv6), then sets up the
+    /// session: TLS, the greeting, STLS as [`Security`] says. The connect limit applies to the lookup and to each
+    /// address.
+    ///
+    /// # Errors
+    /// The lookup, the connection, TLS, the greeting or STLS failed.
+    pub fn connect(&self) -> D::Call<'static, Session<D>> {
+        D::connect(self.settings.clone())
+    }
+}
+
+impl<D: Driver> Builder<D> {
+    /// Sets up the session over a stream the caller opened: a proxy tunnel, a Unix socket, a test pipe. The host
+    /// given to [`Builder::new`] is still the name TLS verifies.
+    ///
+    /// # Errors
+    /// TLS, the greeting or STLS failed.
+    pub fn connect_stream<S>(&self, stream: S) -> D::Call<'static, Session<D>>
+    where
+        D: ConnectStream<S>,
+    {
+        D::connect_stream(self.settings.clone(), stream)
+    }
+}

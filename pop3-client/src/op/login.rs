@@ -1,0 +1,167 @@
+//! Logging in with the strongest method the server offers, chosen in one place for every driver and for
+//! applications (pop3-fetch asks [`choose_login`] too).
+
+use std::fmt;
+
+use pop3_proto::{Capabilities, Client, Command, CommandId, Event, Mechanism};
+
+use super::{Exchange, Flow};
+use crate::error::{Error, Result, ServerError};
+
+/// A way to log in with a user name and a password, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum LoginMethod {
+    /// SASL SCRAM-SHA-256 (RFC 7677): the password never crosses the wire and the server proves it knows it.
+    ScramSha256,
+    /// SASL SCRAM-SHA-1 (RFC 5802).
+    ScramSha1,
+    /// SASL CRAM-MD5 (RFC 2195): a challenge and response.
+    CramMd5,
+    /// APOP (RFC 1939 §7): an MD5 digest of the greeting's timestamp and the password.
+    Apop,
+    /// SASL PLAIN (RFC 4616): the password itself, as USER/PASS sends it, in one round trip.
+    Plain,
+    /// USER and PASS (RFC 1939 §7).
+    UserPass,
+}
+
+impl LoginMethod {
+    /// The method's name as the server knows it (`USER` for USER/PASS).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::CramMd5 => "CRAM-MD5",
+            Self::Apop => "APOP",
+            Self::Plain => "PLAIN",
+            Self::UserPass => "USER",
+        }
+    }
+}
+
+impl fmt::Display for LoginMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The strongest method offered: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5 (each if CAPA lists it under SASL), APOP (if
+/// the greeting carried a timestamp), PLAIN, then USER/PASS. `capabilities` is `None` when the server has no CAPA.
+///
+/// A caller must not fall back to a weaker method after a failure: a wrong password fails every method alike, and
+/// an attacker who can make the strong one fail would otherwise get the weak one.
+pub fn choose_login(capabilities: Option<&Capabilities>, apop_timestamp: bool) -> LoginMethod {
+    let sasl = |name: &str| capabilities.is_some_and(|caps| caps.supports_sasl(name));
+    if sasl("SCRAM-SHA-256") {
+        LoginMethod::ScramSha256
+    } else if sasl("SCRAM-SHA-1") {
+        LoginMethod::ScramSha1
+    } else if sasl("CRAM-MD5") {
+        LoginMethod::CramMd5
+    } else if apop_timestamp {
+        LoginMethod::Apop
+    } else if sasl("PLAIN") {
+        LoginMethod::Plain
+    } else {
+        LoginMethod::UserPass
+    }
+}
+
+/// Asks CAPA if the capabilities are not known yet, then logs in with [`choose_login`]'s method.
+pub(crate) struct Login<'c> {
+    user: &'c str,
+    password: &'c str,
+    /// A fresh nonce for SCRAM, made before the exchange since random bytes come from the TLS provider.
+    nonce: Vec<u8>,
+    method: Option<LoginMethod>,
+    /// The CAPA asked first, or the login's last command.
+    waiting_for: Option<CommandId>,
+    details: Option<Vec<u8>>,
+    refusal: Option<ServerError>,
+}
+
+impl<'c> Login<'c> {
+    pub(crate) fn new(user: &'c str, password: &'c str, nonce: Vec<u8>) -> Self {
+        Self {
+            user,
+            password,
+            nonce,
+            method: None,
+            waiting_for: None,
+            details: None,
+            refusal: None,
+        }
+    }
+
+    fn send_login(&mut self, client: &mut Client) -> Result<Flow> {
+        let method = choose_login(client.capabilities(), client.apop_timestamp().is_some());
+        self.method = Some(method);
+        let (user, password) = (self.user, self.password);
+        let sasl = |mechanism| Command::Auth(mechanism);
+        let commands = match method {
+            LoginMethod::ScramSha256 => {
+                vec![sasl(Mechanism::scram_sha256(user, password, self.nonce.clone()))]
+            }
+            LoginMethod::ScramSha1 => {
+                vec![sasl(Mechanism::scram_sha1(user, password, self.nonce.clone()))]
+            }
+            LoginMethod::CramMd5 => vec![sasl(Mechanism::cram_md5(user, password))],
+            LoginMethod::Apop => vec![Command::Apop { user, password }],
+            LoginMethod::Plain => vec![sasl(Mechanism::plain(user, password))],
+            // PASS may travel behind USER: a server that refuses USER refuses PASS too, and the caller sees
+            // USER's refusal.
+            LoginMethod::UserPass => vec![Command::User(user), Command::Pass(password)],
+        };
+        for command in commands {
+            self.waiting_for = Some(client.send(command)?);
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+impl Exchange for Login<'_> {
+    type Output = LoginMethod;
+
+    fn start(&mut self, client: &mut Client) -> Result<Flow> {
+        if client.capabilities().is_some() {
+            return self.send_login(client);
+        }
+        self.waiting_for = Some(client.send(Command::Capa)?);
+        Ok(Flow::Continue)
+    }
+
+    fn on_event(&mut self, event: &Event<'_>) -> Flow {
+        match event {
+            // A CAPA refused only means no capabilities.
+            Event::Err { reply, .. } if self.method.is_some() => {
+                self.refusal.get_or_insert_with(|| {
+                    let refusal = ServerError::from_reply(reply);
+                    match &self.details {
+                        Some(details) => refusal.with_details(details),
+                        None => refusal,
+                    }
+                });
+            }
+            Event::AuthFailureDetails { details, .. } => self.details = Some(details.to_vec()),
+            _ => {}
+        }
+        match (event.finishes(), self.method) {
+            (Some(id), None) if Some(id) == self.waiting_for => Flow::Resume,
+            (Some(id), Some(_)) if Some(id) == self.waiting_for => Flow::Finished,
+            _ => Flow::Continue,
+        }
+    }
+
+    fn resume(&mut self, client: &mut Client) -> Result<Flow> {
+        self.send_login(client)
+    }
+
+    fn finish(self) -> Result<LoginMethod> {
+        match (self.refusal, self.method) {
+            (Some(refusal), _) => Err(Error::Server(refusal)),
+            (None, Some(method)) => Ok(method),
+            (None, None) => Err(Error::Closed(Some("no login was sent"))),
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The session every driver offers, written once: one method per POP3 command, as Python's `poplib` has, plus
+//! login, pipelined batches and streaming. What a call returns depends on the driver: the result itself in a
+//! blocking driver, a future of it in an async one ([`Driver::Call`]).
+
+use std::time::Duration;
+
+use pop3_proto::{Capabilities, ChannelBinding, Command, Mechanism, MsgNum, SendError, State};
+
+use crate::builder::Builder;
+use crate::conversation::Conversation;
+use crate::error::{Error, Result, ServerError};
+use crate::listing::{Listing, Part, RawResponse, ScanListing, Stat, UniqueIdListing};
+use crate::op::{self, LoginMethod, Operation, Single};
+use crate::settings::{Security, Settings};
+use crate::tls::{self, TlsInfo, TlsOptions};
+
+/// How a driver runs operations: the loop that moves bytes between the [`Conversation`] and its connection.
+///
+/// A driver is the connection (plain or TLS), the loop and the timer, nothing else: every protocol decision, every
+/// result and error is this crate's. `pop3-blocking` implements it with `std::net`; [`Async`](crate::Async) with
+/// any [`AsyncIo`](crate::AsyncIo) (futures-io or tokio streams).
+pub trait Driver: Sized + Send {
+    /// What a call returns: `Result<T>` for a blocking driver, a future of `Result<T>` for an async one.
+    type Call<'a, T: 'a>
+    where
+        Self: 'a;
+
+    /// Where `retr_to` and `top_to` write: `dyn std::io::Write` for a blocking driver, the runtime's async writer
+    /// for an async one.
+    type Sink<'s>: ?Sized
+    where
+        Self: 's;
+
+    /// Runs `op` on `session`, delivering body chunks to `sink` if the operation streams one.
+    fn call<'a, O: Operation + 'a>(
+        session: &'a mut Session<Self>,
+        op: O,
+        sink: Option<&'a mut Self::Sink<'a>>,
+    ) -> Self::Call<'a, O::Output>;
+
+    /// The TLS connection, once TLS is up (for what it negotiated and for channel binding).
+    fn tls_connection(&self) -> Option<&rustls::ClientConnection>;
+}
+
+/// A driver that opens its own TCP connections.
+pub trait Connect: Driver {
+    /// Resolves, connects and sets the session up as `settings` say.
+    fn connect(settings: Settings) -> Self::Call<'static, Session<Self>>;
+}
+
+/// A driver that runs over a stream of type `S` the caller opened.
+pub trait ConnectStream<S>: Driver {
+    /// Sets the session up over `stream` as `settings` say.
+    fn connect_stream(settings: Settings, stream: S) -> Self::Call<'static, Session<Self>>;
+}
+
+/// A POP3 session: one connection, the protocol core, and a method per command.
+///
+/// Each method sends its command (or a pipelined batch) and completes when the answer is complete. A `-ERR`
+/// comes back as [`Error::Server`] and leaves the session usable, as do the other errors
+/// [`Error::is_recoverable`] names; a protocol violation, a time limit, an I/O or TLS failure closes it, and every
+/// later call returns [`Error::Closed`] saying why.
+///
+/// In a blocking driver each method returns `Result<T>`; in an async driver, a future of it (`D::Call<'_, T>` is
+/// that type). Dropping an async call's future half-way closes the session: no later command can read the
+/// bytes of an earlier one, and no guess is made about how much of the old answer is still on the way. A
+/// future dropped before its first poll has done nothing.
+#[derive(Debug)]
+pub struct Session<D> {
+    conversation: Conversation,
+    driver: D,
+}
+
+fn msg_num(msg: u64) -> Result<MsgNum> {
+    MsgNum::new(msg).map_err(|e| Error::Misuse(SendError::from(e)))
+}
+
+impl<D: Driver> Session<D> {
+    /// A session over `driver`'s connection, before the greeting (for drivers: [`Connect::connect`] and
+    /// [`ConnectStream::connect_stream`] then run [`Session::set_up`]).
+    ///
+    /// # Errors
+    /// The TLS settings cannot make a configuration.
+    pub fn new(settings: Settings, driver: D) -> Result<Self> {
+        Ok(Self {
+            conversation: Conversation::new(settings)?,
+            driver,
+        })
+    }
+
+    /// Reads the greeting and sets TLS up as `security` says (for drivers, after [`Session::new`]).
+    pub fn set_up(&mut self, security: Security) -> D::Call<'_, ()> {
+        D::call(self, op::Greeting::new(security), None)
+    }
+
+    /// The conversation and the driver, apart (for drivers).
+    pub fn parts(&mut self) -> (&mut Conversation, &mut D) {
+        (&mut self.conversation, &mut self.driver)
+    }
+
+    fn run<'a, O: Operation + 'a>(&'a mut self, op: O) -> D::Call<'a, O::Output> {
+        D::call(self, op, None)
+    }
+
+    /// Settings for a connection to `host`; see [`Builder`].
+    pub fn builder(host: impl Into<String>) -> Builder<D> {
+        Builder::new(host)
+    }
+
+    /// The greeting's text after `+OK` (poplib's `getwelcome`).
+    pub fn greeting(&self) -> &[u8] {
+        self.conversation.client().greeting().unwrap_or_default()
+    }
+
+    /// The protocol state (RFC 1939 §3).
+    pub fn state(&self) -> State {
+        self.conversation.client().state()
+    }
+
+    /// The capabilities from the last CAPA, if any (forgotten and asked again after STLS).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.conversation.client().capabilities()
+    }
+
+    /// What TLS negotiated, read from the connection; `None` without TLS.
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.driver.tls_connection().map(TlsInfo::of)
+    }
+
+    /// Whether the connection is encrypted now.
+    pub fn is_encrypted(&self) -> bool {
+        self.driver.tls_connection().is_some()
+    }
+
+    /// RFC 9266 `tls-exporter` channel binding for SCRAM `-PLUS`, when TLS 1.3 is up.
+    pub fn channel_binding(&self) -> Option<ChannelBinding> {
+        self.driver.tls_connection().and_then(tls::channel_binding)
+    }
+
+    /// Sets the protocol trace level (poplib's `set_debuglevel`): 0 off, 1 commands and status lines, 2 every
+    /// event. Passwords, APOP digests and SASL messages are always redacted.
+    pub fn set_debuglevel(&mut self, level: u8) {
+        self.conversation.set_debuglevel(level);
+    }
+
+    /// CAPA (RFC 2449). Also kept for [`Session::capabilities`].
+    ///
+    /// # Errors
+    /// `-ERR` if the server has no CAPA, or any session error.
+    pub fn capa(&mut self) -> D::Call<'_, Capabilities> {
+        self.run(Single::new(Ok(Command::Capa), op::Capa::default()))
+    }
+
+    /// STLS (RFC 2595): upgrades to TLS, then asks CAPA again over it.
+    ///
+    /// # Errors
+    /// [`Error::TlsUnavailable`] on `-ERR` (the session stays in plaintext, usable if the caller decides so); TLS
+    /// errors close the session.
+    pub fn stls(&mut self) -> D::Call<'_, ()> {
+        self.run(op::StartTls::default())
+    }
+
+    /// USER (RFC 1939 §7).
+    ///
+    /// # Errors
+    /// `-ERR`, a refused argument, or a session error.
+    pub fn user<'a>(&'a mut self, name: &'a str) -> D::Call<'a, ()> {
+        self.run(Single::new(Ok(Command::User(name)), op::Nothing))
+    }
+
+    /// PASS (RFC 1939 §7).
+    ///
+    /// # Errors
+    /// `-ERR` (wrong password: see the code), a refused argument, or a session error.
+    pub fn pass<'a>(&'a mut self, password: &'a str) -> D::Call<'a, ()> {
+        self.run(Single::new(Ok(Command::Pass(password)), op::Nothing))
+    }
+
+    /// APOP (RFC 1939 §7), with the greeting's timestamp.
+    ///
+    /// # Errors
+    /// No valid timestamp in the greeting, `-ERR`, or a session error.
+    pub fn apop<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, ()> {
+        self.run(Single::new(Ok(Command::Apop { user, password }), op::Nothing))
+    }
+
+    /// RPOP (RFC 1081), after USER.
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn rpop<'a>(&'a mut self, user: &'a str) -> D::Call<'a, ()> {
+        self.run(Single::new(Ok(Command::Rpop(user)), op::Nothing))
+    }
+
+    /// AUTH (RFC 5034) with a SASL mechanism. A SCRAM mechanism given an empty nonce gets a random one here.
+    ///
+    /// # Errors
+    /// `-ERR` (with the OAuth error details when the server sent some), a cancelled exchange, a server that failed
+    /// to prove itself (SCRAM), or a session error.
+    pub fn auth(&mut self, mut mechanism: Mechanism) -> D::Call<'_, ()> {
+        let command = match &mut mechanism {
+            Mechanism::ScramSha1 { nonce, .. } | Mechanism::ScramSha256 { nonce, .. }
+                if nonce.is_empty() =>
+            {
+                self.conversation.nonce().map(|fresh| *nonce = fresh)
+            }
+            _ => Ok(()),
+        };
+        let command = command.map(|()| Command::Auth(mechanism));
+        self.run(Single::new(command, op::Auth::default()))
+    }
+
+    /// Logs in with the strongest method the server offers ([`op::choose_login`](crate::choose_login)), asking
+    /// CAPA first if the capabilities are not known. Never falls back to a weaker method after a failure. Returns
+    /// the method used.
+    ///
+    /// # Errors
+    /// As the method chosen.
+    pub fn login<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, LoginMethod> {
+        let nonce = self.conversation.nonce().unwrap_or_default();
+        self.run(op::Login::new(user, password, nonce))
+    }
+
+    /// STAT (RFC 1939 §5).
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn stat(&mut self) -> D::Call<'_, Stat> {
+        self.run(Single::new(Ok(Command::Stat), op::Stat::default()))
+    }
+
+    /// LIST (RFC 1939 §5): every message and its size.
+    ///
+    /// # Errors
+    /// `-ERR`, a listing over [`Builder::max_listing_entries`], or a session error.
+    pub fn list(&mut self) -> D::Call<'_, Vec<ScanListing>> {
+        let collector = op::ListAll::bounded(self.conversation.max_listing_entries);
+        self.run(Single::new(Ok(Command::List(None)), collector))
+    }
+
+    /// LIST n (RFC 1939 §5).
+    ///
+    /// # Errors
+    /// Message 0, `-ERR` (no such message), or a session error.
+    pub fn list_one(&mut self, msg: u64) -> D::Call<'_, ScanListing> {
+        let command = msg_num(msg).map(|msg| Command::List(Some(msg)));
+        self.run(Single::new(command, op::ListOne::default()))
+    }
+
+    /// UIDL (RFC 1939 §7): every message and its unique id.
+    ///
+    /// # Errors
+    /// `-ERR` (the server has no UIDL), a listing over [`Builder::max_listing_entries`], or a session error.
+    pub fn uidl(&mut self) -> D::Call<'_, Vec<UniqueIdListing>> {
+        let collector = op::UidlAll::bounded(self.conversation.max_listing_entries);
+        self.run(Single::new(Ok(Command::Uidl(None)), collector))
+    }
+
+    /// UIDL n (RFC 1939 §7).
+    ///
+    /// # Errors
+    /// Message 0, `-ERR`, or a session error.
+    pub fn uidl_one(&mut self, msg: u64) -> D::Call<'_, UniqueIdListing> {
+        let command = msg_num(msg).map(|msg| Command::Uidl(Some(msg)));
+        self.run(Single::new(command, op::UidlOne::default()))
+    }
+
+    /// RETR (RFC 1939 §5) into memory, up to [`Builder::max_message_size`].
+    ///
+    /// # Errors
+    /// Message 0, `-ERR`, [`Error::TooLarge`] (the session stays usable: stream it with
+    /// [`retr_to`](Self::retr_to)), or a session error.
+    pub fn retr(&mut self, msg: u64) -> D::Call<'_, Vec<u8>> {
+        let body = op::Memory::bounded(self.conversation.max_message_size);
+        self.run(Single::new(msg_num(msg).map(Command::Retr), body))
+    }
+
+    /// RETR (RFC 1939 §5), streamed into `sink` in constant memory. Returns the octets written.
+    ///
+    /// # Errors
+    /// Message 0, `-ERR`, [`Error::Sink`] if `sink` failed (the rest of the answer is read; the session stays
+    /// usable), or a session error.
+    pub fn retr_to<'a>(&'a mut self, msg: u64, sink: &'a mut D::Sink<'a>) -> D::Call<'a, u64> {
+        let op = Single::new(msg_num(msg).map(Command::Retr), op::Streamed::default());
+        D::call(self, op, Some(sink))
+    }
+
+    /// TOP (RFC 1939 §7): the header and the first `lines` body lines, into memory.
+    ///
+    /// # Errors
+    /// As [`Session::retr`].
+    pub fn top(&mut self, msg: u64, lines: u64) -> D::Call<'_, Vec<u8>> {
+        let body = op::Memory::bounded(self.conversation.max_message_size);
+        let command = msg_num(msg).map(|msg| Command::Top { msg, lines });
+        self.run(Single::new(command, body))
+    }
+
+    /// TOP (RFC 1939 §7), streamed into `sink`.
+    ///
+    /// # Errors
+    /// As [`Session::retr_to`].
+    pub fn top_to<'a>(
+        &'a mut self,
+        msg: u64,
+        lines: u64,
+        sink: &'a mut D::Sink<'a>,
+    ) -> D::Call<'a, u64> {
+        let command = msg_num(msg).map(|msg| Command::Top { msg, lines });
+        D::call(self, Single::new(command, op::Streamed::default()), Some(sink))
+    }
+
+    /// DELE (RFC 1939 §5): marks a message; QUIT commits, RSET undoes.
+    ///
+    /// # Errors
+    /// Message 0, `-ERR`, or a session error.
+    pub fn dele(&mut self, msg: u64) -> D::Call<'_, ()> {
+        self.run(Single::new(msg_num(msg).map(Command::Dele), op::Nothing))
+    }
+
+    /// RSET (RFC 1939 §5): unmarks every deleted message.
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn rset(&mut self) -> D::Call<'_, ()> {
+        self.run(Single::new(Ok(Command::Rset), op::Nothing))
+    }
+
+    /// NOOP (RFC 1939 §5).
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn noop(&mut self) -> D::Call<'_, ()> {
+        self.run(Single::new(Ok(Command::Noop), op::Nothing))
+    }
+
+    /// QUIT (RFC 1939 §6): in Transaction, commits deletions. The connection is closed afterwards, whatever the
+    /// answer, and every later call is refused.
+    ///
+    /// # Errors
+    /// `-ERR` (in Transaction: deletions may not have been committed) or a session error.
+    pub fn quit(&mut self) -> D::Call<'_, ()> {
+        self.run(op::Quit::new())
+    }
+
+    /// UTF8 (RFC 6856 §2): the server then sends messages and text as UTF-8, unchanged. A server that offers it
+    /// may otherwise replace a message with 8-bit headers by a notice (Courier does); a fetcher that stores
+    /// messages as sent should say UTF8 whenever [`Capabilities::utf8`] is set.
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn utf8(&mut self) -> D::Call<'_, ()> {
+        self.run(Single::new(Ok(Command::Utf8), op::Nothing))
+    }
+
+    /// LANG (RFC 6856 §3): with a tag, switches the server's language; without, lists the languages.
+    ///
+    /// # Errors
+    /// `-ERR` or a session error.
+    pub fn lang<'a>(&'a mut self, tag: Option<&'a str>) -> D::Call<'a, Vec<Vec<u8>>> {
+        let collector = op::Lang::bounded(self.conversation.max_listing_entries);
+        self.run(Single::new(Ok(Command::Lang(tag)), collector))
+    }
+
+    /// Sends any other command line. The caller says whether a `+OK` answer is multi-line. Commands that change
+    /// the session state (USER, PASS, APOP, AUTH, STLS, QUIT…) must use their own methods.
+    ///
+    /// # Errors
+    /// A refused line, `-ERR`, or a session error.
+    pub fn raw<'a>(&'a mut self, line: &'a str, multiline: bool) -> D::Call<'a, RawResponse> {
+        let collector = op::Raw::bounded(self.conversation.max_message_size);
+        self.run(Single::new(Ok(Command::Raw { line, multiline }), collector))
+    }
+
+    /// RETR for many messages, pipelined when the server allows it. `on_part` gets each message's data in order,
+    /// then [`Part::End`], or [`Part::Refused`] for a message the server would not give.
+    ///
+    /// # Errors
+    /// A message number of 0 (nothing is sent), [`Error::Sink`] if `on_part` failed (every response is still read
+    /// to its end), or a session error.
+    pub fn retr_many<'a, F>(&'a mut self, msgs: &[u64], on_part: F) -> D::Call<'a, ()>
+    where
+        F: FnMut(u64, Part<'_>) -> std::io::Result<()> + Send + 'a,
+    {
+        self.run(op::RetrMany::retr(msgs, on_part))
+    }
+
+    /// DELE for many messages, pipelined when the server allows it. Returns each message's outcome, in order.
+    ///
+    /// # Errors
+    /// A message number of 0 (nothing is sent), or a session error.
+    pub fn dele_many(
+        &mut self,
+        msgs: &[u64],
+    ) -> D::Call<'_, Vec<std::result::Result<(), ServerError>>> {
+        self.run(op::DeleMany::dele(msgs))
+    }
+
+    /// LIST and UIDL together, pipelined when the server allows it: every message with its size and, if the
+    /// server answers UIDL, its unique id. One round trip instead of two, which is what a fetcher asks first.
+    ///
+    /// # Errors
+    /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
+    pub fn listing(&mut self) -> D::Call<'_, Vec<Listing>> {
+        self.run(op::ListingBoth::both(self.conversation.max_listing_entries))
+    }
+}
+
+impl<D: Connect> Session<D> {
+    /// Connects without TLS, as poplib's `POP3(host, port, timeout)`. Credentials then need
+    /// [`Builder::allow_plaintext_credentials`]; prefer [`Session::connect_tls`].
+    ///
+    /// # Errors
+    /// The connection or the greeting failed.
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> D::Call<'static, Self> {
+        D::connect(
+            Builder::<D>::new(host)
+                .port(port)
+                .security(Security::Plaintext)
+                .timeout(timeout)
+                .settings()
+                .clone(),
+        )
+    }
+
+    /// Connects with implicit TLS, as poplib's `POP3_SSL(host, port, context=…, timeout)`.
+    ///
+    /// # Errors
+    /// The connection, TLS or the greeting failed.
+    pub fn connect_tls(
+        host: &str,
+        port: u16,
+        tls: TlsOptions,
+        timeout: Duration,
+    ) -> D::Call<'static, Self> {
+        D::connect(
+            Builder::<D>::new(host)
+                .port(port)
+                .security(Security::Implicit)
+                .tls(tls)
+                .timeout(timeout)
+                .settings()
+                .clone(),
+        )
+    }
+}
+
+/// An operation that may have been refused before it was made: the refusal is its result, through the same
+/// call, so every method has one return type.
+impl<O: Operation> op::Exchange for Result<O> {
+    type Output = O::Output;
+    fn start(&mut self, client: &mut pop3_proto::Client) -> Result<op::Flow> {
+        match self {
+            Ok(op) => op.start(client),
+            Err(error) => Err(std::mem::replace(error, Error::Closed(None))),
+        }
+    }
+    fn on_event(&mut self, event: &pop3_proto::Event<'_>) -> op::Flow {
+        match self {
+            Ok(op) => op.on_event(event),
+            Err(_) => op::Flow::Finished,
+        }
+    }
+    fn resume(&mut self, client: &mut pop3_proto::Client) -> Result<op::Flow> {
+        match self {
+            Ok(op) => op.resume(client),
+            Err(_) => Ok(op::Flow::Finished),
+        }
+    }
+    fn finish(self) -> Result<O::Output> {
+        self.and_then(O::finish)
+    }
+}

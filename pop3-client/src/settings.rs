@@ -1,0 +1,137 @@
+//! What a connection is made of before it is opened: security, time limits, TLS and protocol settings.
+
+use std::time::Duration;
+
+use pop3_proto::Config;
+
+use crate::tls::TlsOptions;
+use crate::trace::Trace;
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Security {
+    /// TLS from the first byte (POP3S, port 995). Recommended (RFC 8314).
+    #[default]
+    Implicit,
+    /// Plain connection upgraded with STLS (port 110). STLS is sent whatever CAPA says, and any failure ends the
+    /// session: there is no fallback to plaintext.
+    StartTls,
+    /// STLS if the server advertises it, plaintext otherwise. An attacker can strip it; use only where you
+    /// accept that.
+    StartTlsIfAvailable,
+    /// No TLS (port 110). Credentials are refused unless allowed by name.
+    Plaintext,
+}
+
+impl Security {
+    /// The registered port: 995 for implicit TLS, 110 otherwise.
+    pub fn default_port(self) -> u16 {
+        if self == Self::Implicit { 995 } else { 110 }
+    }
+}
+
+/// Time limits. `None` waits forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// For the TCP connection to open.
+    pub connect: Option<Duration>,
+    /// For any one read to return something.
+    pub read: Option<Duration>,
+    /// For any one write to complete.
+    pub write: Option<Duration>,
+    /// For a whole response (the greeting, or one command's complete answer, bodies included): a server dripping
+    /// a byte at a time cannot hold the caller longer than this. Raise it for very large messages on slow links.
+    pub response: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::all(Duration::from_secs(60)).with_response(Some(Duration::from_secs(600)))
+    }
+}
+
+impl Timeouts {
+    /// The same limit for connect, read and write, and ten times it for a whole response.
+    pub fn all(limit: Duration) -> Self {
+        Self {
+            connect: Some(limit),
+            read: Some(limit),
+            write: Some(limit),
+            response: Some(limit * 10),
+        }
+    }
+
+    /// This set with another whole-response limit.
+    pub fn with_response(mut self, limit: Option<Duration>) -> Self {
+        self.response = limit;
+        self
+    }
+}
+
+/// Everything a [`Builder`](crate::Builder) holds, read by a driver when it opens a connection.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) security: Security,
+    pub(crate) tls: TlsOptions,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) config: Config,
+    pub(crate) max_message_size: u64,
+    pub(crate) max_listing_entries: u64,
+    pub(crate) trace: Trace,
+}
+
+impl Settings {
+    /// Implicit TLS on port 995, verified certificates, and default limits.
+    pub(crate) fn new(host: String) -> Self {
+        Self {
+            host,
+            port: None,
+            security: Security::Implicit,
+            tls: TlsOptions::default(),
+            timeouts: Timeouts::default(),
+            config: Config::default(),
+            max_message_size: 256 * 1024 * 1024,
+            max_listing_entries: 1_000_000,
+            trace: Trace::default(),
+        }
+    }
+
+    /// The host as given: the name TLS verifies.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.security.default_port())
+    }
+
+    /// The host as name lookup wants it: an IPv6 literal without its brackets.
+    pub fn lookup_host(&self) -> &str {
+        self.host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&self.host)
+    }
+
+    /// How the connection is protected.
+    pub fn security(&self) -> Security {
+        self.security
+    }
+
+    /// The time limits.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The core's settings for this connection: whether TLS is on from the start is not the caller's to set.
+    pub(crate) fn core_config(&self) -> Config {
+        let mut config = self.config.clone();
+        config.tls_active = self.security == Security::Implicit;
+        config
+    }
+}
