@@ -61,7 +61,7 @@ fn check<T>(result: pop3_async_std::Result<T>) -> TestResult<T> {
 struct Driven(Session);
 
 /// The scenarios' synchronous sink as a `futures_io::AsyncWrite`: each write completes at once.
-struct SyncSink<'a>(&'a mut dyn Write);
+struct SyncSink<'a>(&'a mut (dyn Write + Send));
 
 impl futures_io::AsyncWrite for SyncSink<'_> {
     fn poll_write(
@@ -152,7 +152,7 @@ impl SessionUnderTest for Driven {
     }
 
     fn login(&mut self, user: &str, password: &str) -> TestResult<String> {
-        check(block_on(self.0.login(user, password))).map(str::to_owned)
+        check(block_on(self.0.login(user, password))).map(|method| method.name().to_owned())
     }
 
     fn user(&mut self, name: &str) -> TestResult<()> {
@@ -231,7 +231,7 @@ impl SessionUnderTest for Driven {
         check(block_on(self.0.retr(msg)))
     }
 
-    fn retr_to(&mut self, msg: u64, sink: &mut dyn Write) -> TestResult<u64> {
+    fn retr_to(&mut self, msg: u64, sink: &mut (dyn Write + Send)) -> TestResult<u64> {
         check(block_on(self.0.retr_to(msg, &mut SyncSink(sink))))
     }
 

@@ -461,7 +461,7 @@ pub trait SessionUnderTest {
     /// RETR into memory.
     fn retr(&mut self, msg: u64) -> TestResult<Vec<u8>>;
     /// RETR streamed into `sink`; returns the octets written.
-    fn retr_to(&mut self, msg: u64, sink: &mut dyn Write) -> TestResult<u64>;
+    fn retr_to(&mut self, msg: u64, sink: &mut (dyn Write + Send)) -> TestResult<u64>;
     /// TOP into memory.
     fn top(&mut self, msg: u64, lines: u64) -> TestResult<Vec<u8>>;
     /// DELE.
