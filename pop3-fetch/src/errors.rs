@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use pop3_blocking::{Code, Error, ServerError};
+use pop3_blocking::{Error, OwnedResponseCode as Code, ServerError};
 use rustls::CertificateError;
 
 /// A failure that ends the run.

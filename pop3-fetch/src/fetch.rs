@@ -558,7 +558,7 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
             match &cfg.url.auth {
                 AuthSpec::Any => session
                     .login(user, password)
-                    .map(str::to_owned)
+                    .map(|method| method.name().to_owned())
                     .map_err(|e| {
                         errors::login(
                             e,

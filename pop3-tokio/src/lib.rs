@@ -1,0 +1,67 @@
+//! A complete async POP3 client for tokio, with tokio-rustls.
+//!
+//! Every protocol decision is made by [`pop3_proto`] and what each call means by [`pop3_client`], the layer every
+//! driver shares; this crate is the tokio driver: tokio's sockets and name lookup, TLS over them, tokio's timer.
+//! [`Session`] has one `async` method per POP3 command (documented as returning `D::Call<'_, T>`, which is a
+//! `Send` future of `Result<T>` here), so a session can live in a task of a multi-threaded runtime:
+//!
+//! ```no_run
+//! use pop3_tokio::{Security, Session};
+//!
+//! # async fn demo() -> Result<(), pop3_tokio::Error> {
+//! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect().await?;
+//! session.login("user", "secret").await?;
+//! let stat = session.stat().await?;
+//! for msg in 1..=stat.count {
+//!     let mut file = tokio::fs::File::create(format!("{msg}.eml")).await?;
+//!     session.retr_to(msg, &mut file).await?; // streamed, constant memory
+//! }
+//! session.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Builder::connect_stream`] takes any tokio `AsyncRead + AsyncWrite + Unpin + Send` stream instead of a TCP
+//! connection: a proxy tunnel, a Unix socket, `tokio::io::duplex` in a test.
+//!
+//! # Time limits
+//!
+//! [`Timeouts`] bounds the connection (name lookup and each address), each read and each write, and every whole
+//! response, with tokio's timer (so a session needs a runtime with the time driver enabled). A limit that passes
+//! is [`Error::Timeout`], and closes the session.
+//!
+//! # Cancellation
+//!
+//! Dropping a method's future before it completes (it lost a `select!`, `tokio::time::timeout` fired, its task was
+//! aborted) may leave a command half written or its answer half read. The session then refuses every later call
+//! with `Error::Closed(Some("a previous command was cancelled"))`. A future dropped before its first poll has done
+//! nothing. Prefer [`Timeouts`] to a timeout around a call: the result is the same closed session, but reported as
+//! [`Error::Timeout`].
+//!
+//! # poplib mapping
+//!
+//! | poplib | here |
+//! |---|---|
+//! | `POP3(host, port, timeout)` | [`Session::connect`] or [`Session::builder`] with [`Security::Plaintext`] |
+//! | `POP3_SSL(host, port, context=…, timeout)` | [`Session::connect_tls`] with [`TlsOptions`] |
+//! | `set_debuglevel`, `getwelcome`, `capa` | [`Session::set_debuglevel`], [`Session::greeting`], [`Session::capa`] |
+//! | `user`, `pass_`, `apop`, `rpop` | [`Session::user`], [`Session::pass`], [`Session::apop`], [`Session::rpop`] |
+//! | `stat`, `list`, `retr`, `dele`, `rset`, `noop`, `quit` | same names ([`Session::list_one`] for `list(n)`) |
+//! | `top`, `uidl`, `utf8`, `stls` | same names ([`Session::uidl_one`] for `uidl(n)`) |
+//! | `error_proto` | [`Error`] |
+#![forbid(unsafe_code)]
+
+mod transport;
+
+pub use pop3_client::{
+    ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
+    Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
+    TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
+};
+pub use transport::{Stream, Transport};
+
+/// A POP3 session on tokio; see [`pop3_client::Session`] for every method.
+pub type Session = pop3_client::Session<pop3_client::Async<Transport>>;
+
+/// Settings for a session on tokio; `connect` or `connect_stream` opens it.
+pub type Builder = pop3_client::Builder<pop3_client::Async<Transport>>;
