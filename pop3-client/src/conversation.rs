@@ -115,6 +115,8 @@ pub struct Conversation {
     call: Call,
     /// When the response being read must be complete.
     deadline: Option<Instant>,
+    /// Whether CAPA was asked for a batch in this session: a server that refused it is not asked again.
+    capabilities_probed: bool,
 }
 
 impl fmt::Debug for Conversation {
@@ -148,6 +150,7 @@ impl Conversation {
             status: Status::Ready,
             call: Call::new(),
             deadline: None,
+            capabilities_probed: false,
         })
     }
 
@@ -165,6 +168,13 @@ impl Conversation {
         self.trace.level = level;
     }
 
+
+    /// Whether a batch should ask CAPA first: the capabilities are unknown and were not asked for already.
+    pub(crate) fn probe_capabilities(&mut self) -> bool {
+        let ask = self.client.capabilities().is_none() && !self.capabilities_probed;
+        self.capabilities_probed |= ask;
+        ask
+    }
 
     /// Fresh random bytes for a SCRAM nonce, from this session's crypto provider.
     pub(crate) fn nonce(&self) -> Result<Vec<u8>> {

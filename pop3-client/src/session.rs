@@ -102,6 +102,19 @@ impl<D: Driver> Session<D> {
         D::call(self, op, None)
     }
 
+    /// Runs a batch, asking CAPA first if the capabilities are not known yet, so that it is pipelined whenever
+    /// the server allows it.
+    /// A batch refused before it was made (a message number of 0) sends nothing, not even CAPA.
+    fn run_batch<'a, O: Operation + 'a>(&'a mut self, op: Result<O>) -> D::Call<'a, O::Output> {
+        match op {
+            Ok(op) => {
+                let ask = self.conversation.probe_capabilities();
+                self.run(op::WithCapabilities::new(op, ask))
+            }
+            Err(error) => self.run(Err::<O, _>(error)),
+        }
+    }
+
     /// Settings for a connection to `host`; see [`Builder`].
     pub fn builder(host: impl Into<String>) -> Builder<D> {
         Builder::new(host)
@@ -371,7 +384,8 @@ impl<D: Driver> Session<D> {
         self.run(Single::new(Ok(Command::Raw { line, multiline }), collector))
     }
 
-    /// RETR for many messages, pipelined when the server allows it. `on_part` gets each message's data in order,
+    /// RETR for many messages, pipelined when the server allows it (CAPA is asked first if the capabilities are
+    /// not known yet, once per session). `on_part` gets each message's data in order,
     /// then [`Part::End`], or [`Part::Refused`] for a message the server would not give.
     ///
     /// # Errors
@@ -381,10 +395,10 @@ impl<D: Driver> Session<D> {
     where
         F: FnMut(u64, Part<'_>) -> std::io::Result<()> + Send + 'a,
     {
-        self.run(op::RetrMany::retr(msgs, on_part))
+        self.run_batch(op::RetrMany::retr(msgs, on_part))
     }
 
-    /// DELE for many messages, pipelined when the server allows it. Returns each message's outcome, in order.
+    /// DELE for many messages, pipelined when the server allows it (see [`Session::retr_many`]). Returns each message's outcome, in order.
     ///
     /// # Errors
     /// A message number of 0 (nothing is sent), or a session error.
@@ -392,16 +406,17 @@ impl<D: Driver> Session<D> {
         &mut self,
         msgs: &[u64],
     ) -> D::Call<'_, Vec<std::result::Result<(), ServerError>>> {
-        self.run(op::DeleMany::dele(msgs))
+        self.run_batch(op::DeleMany::dele(msgs))
     }
 
-    /// LIST and UIDL together, pipelined when the server allows it: every message with its size and, if the
+    /// LIST and UIDL together, pipelined when the server allows it (see [`Session::retr_many`]): every message with its size and, if the
     /// server answers UIDL, its unique id. One round trip instead of two, which is what a fetcher asks first.
     ///
     /// # Errors
     /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
     pub fn listing(&mut self) -> D::Call<'_, Vec<Listing>> {
-        self.run(op::ListingBoth::both(self.conversation.max_listing_entries))
+        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        self.run_batch(Ok(listing))
     }
 }
 

@@ -707,6 +707,7 @@ macro_rules! all_scenarios {
             scripted_lf_only_server,
             scripted_listing_without_uidl,
             scripted_listing_limit,
+            scripted_batches_learn_pipelining,
             scripted_empty_answers,
             scripted_quit_answers,
             scripted_no_greeting_timeout,
@@ -3779,4 +3780,78 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 30);
     }
+}
+
+/// A batch is pipelined whenever the server allows it, without the caller asking CAPA first: the client asks it
+/// once, before its first batch. A server that refuses CAPA is not asked again, and gets one command at a time.
+pub fn scripted_batches_learn_pipelining<A: Adapter>(adapter: &A) {
+    let login = || {
+        Script::new()
+            .server(GREETING)
+            .client(format!("USER {SCRIPT_USER}"))
+            .server("+OK\r\n")
+            .client(format!("PASS {SCRIPT_PASSWORD}"))
+            .server("+OK maildrop locked and ready\r\n")
+    };
+    let answers = "+OK\r\none\r\n.\r\n+OK\r\ntwo\r\n.\r\n";
+    let log_in = |server: &ScriptedServer| {
+        let spec = scripted_spec(server, Security::Plaintext).allow_plaintext_credentials();
+        let mut session = connect(adapter, &spec);
+        ok(session.user(SCRIPT_USER), "USER");
+        ok(session.pass(SCRIPT_PASSWORD), "PASS");
+        session
+    };
+    let bodies = |got: Vec<TestResult<Vec<u8>>>| -> Vec<Vec<u8>> {
+        got.into_iter().map(|part| ok(part, "a message")).collect()
+    };
+
+    // The server reads both RETRs before it answers either: a client that waited for the first answer would
+    // stall here until its time limit.
+    let server = scripted(
+        login()
+            .client("CAPA")
+            .server("+OK\r\nUSER\r\nPIPELINING\r\n.\r\n")
+            .client("RETR 1")
+            .client("RETR 2")
+            .server(answers)
+            .client("DELE 1")
+            .client("DELE 2")
+            .server("+OK\r\n+OK\r\n")
+            .stall_forever(),
+    );
+    let mut s = log_in(&server);
+    let got = bodies(ok(s.retr_many(&[1, 2]), "retr_many without CAPA first"));
+    assert_eq!(got, [b"one\r\n".to_vec(), b"two\r\n".to_vec()]);
+    for outcome in ok(s.dele_many(&[1, 2]), "dele_many, pipelined, CAPA known") {
+        ok(outcome, "DELE");
+    }
+    assert_sent(
+        &server,
+        b"USER u\r\nPASS s3cret-pw\r\nCAPA\r\nRETR 1\r\nRETR 2\r\nDELE 1\r\nDELE 2\r\n",
+        "CAPA once, then each batch in one go",
+    );
+
+    // No CAPA: one command at a time, and CAPA is not asked again for the next batch.
+    let server = scripted(
+        login()
+            .client("CAPA")
+            .server("-ERR unknown command\r\n")
+            .client("RETR 1")
+            .server("+OK\r\none\r\n.\r\n")
+            .client("RETR 2")
+            .server("+OK\r\ntwo\r\n.\r\n")
+            .client("RETR 2")
+            .server("+OK\r\ntwo\r\n.\r\n")
+            .stall_forever(),
+    );
+    let mut s = log_in(&server);
+    let got = bodies(ok(s.retr_many(&[1, 2]), "retr_many, server without CAPA"));
+    assert_eq!(got, [b"one\r\n".to_vec(), b"two\r\n".to_vec()]);
+    let again = bodies(ok(s.retr_many(&[2]), "a second batch"));
+    assert_eq!(again, [b"two\r\n".to_vec()]);
+    assert_sent(
+        &server,
+        b"USER u\r\nPASS s3cret-pw\r\nCAPA\r\nRETR 1\r\nRETR 2\r\nRETR 2\r\n",
+        "CAPA asked once, batches unpipelined",
+    );
 }

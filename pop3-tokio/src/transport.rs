@@ -69,17 +69,14 @@ impl AsyncIo for Transport {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> io::Result<()> {
-        let Self::Plain(stream) = std::mem::replace(self, Self::Gone) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "TLS is already active",
-            ));
-        };
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, stream)
-            .await?;
-        *self = Self::Tls(Box::new(tls));
-        Ok(())
+        let connector = tokio_rustls::TlsConnector::from(config);
+        match std::mem::replace(self, Self::Gone) {
+            Self::Plain(stream) => {
+                *self = Self::Tls(Box::new(connector.connect(name, stream).await?));
+                Ok(())
+            }
+            _ => Err(io::Error::other("TLS is already active")),
+        }
     }
 
     fn tls_connection(&self) -> Option<&ClientConnection> {

@@ -198,3 +198,54 @@ impl ListingBoth {
         )
     }
 }
+
+/// Asks CAPA first when the capabilities are not known, so that a batch is pipelined whenever the server allows it
+/// without the caller having to know that pipelining depends on CAPA (RFC 2449 §6.6).
+pub(crate) struct WithCapabilities<O> {
+    inner: O,
+    capa: Option<CommandId>,
+    ask: bool,
+}
+
+impl<O> WithCapabilities<O> {
+    pub(crate) fn new(inner: O, ask: bool) -> Self {
+        Self {
+            inner,
+            capa: None,
+            ask,
+        }
+    }
+}
+
+impl<O: Exchange> Exchange for WithCapabilities<O> {
+    type Output = O::Output;
+
+    fn start(&mut self, client: &mut Client) -> Result<Flow> {
+        if self.ask && client.capabilities().is_none() {
+            self.capa = Some(client.send(Command::Capa)?);
+            return Ok(Flow::Continue);
+        }
+        self.ask = false;
+        self.inner.start(client)
+    }
+
+    fn on_event(&mut self, event: &Event<'_>) -> Flow {
+        match self.capa {
+            // Answered either way: a server without CAPA only means no pipelining.
+            Some(capa) if event.finishes() == Some(capa) => Flow::Resume,
+            Some(capa) if event.id() == Some(capa) => Flow::Continue,
+            _ => self.inner.on_event(event),
+        }
+    }
+
+    fn resume(&mut self, client: &mut Client) -> Result<Flow> {
+        if self.capa.take().is_some() {
+            return self.inner.start(client);
+        }
+        self.inner.resume(client)
+    }
+
+    fn finish(self) -> Result<O::Output> {
+        self.inner.finish()
+    }
+}

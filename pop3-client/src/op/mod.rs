@@ -7,7 +7,7 @@ mod login;
 mod setup;
 mod single;
 
-pub(crate) use batch::{DeleMany, ListingBoth, RetrMany};
+pub(crate) use batch::{DeleMany, ListingBoth, RetrMany, WithCapabilities};
 pub use login::{LoginMethod, choose_login};
 pub(crate) use login::Login;
 pub(crate) use setup::{Greeting, StartTls};
