@@ -70,7 +70,10 @@ trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
 
 /// Writes all of `bytes`, then flushes.
-async fn write_all<W: AsyncWrite + ?Sized>(mut writer: Pin<&mut W>, bytes: &[u8]) -> io::Result<()> {
+async fn write_all<W: AsyncWrite + ?Sized>(
+    mut writer: Pin<&mut W>,
+    bytes: &[u8],
+) -> io::Result<()> {
     let mut written = 0;
     while written < bytes.len() {
         let n = poll_fn(|cx| writer.as_mut().poll_write(cx, &bytes[written..])).await?;

@@ -6,9 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use pop3_client::{
-    Action, Connect, ConnectStream, Driver, Error, Operation, Result, Settings,
-};
+use pop3_client::{Action, Connect, ConnectStream, Driver, Error, Operation, Result, Settings};
 
 use crate::transport::{CustomStream, Stream, Transport};
 
@@ -73,7 +71,8 @@ impl Driver for Blocking {
                 Action::Write(bytes) => (driver.transport.write_all(bytes))
                     .and_then(|()| driver.transport.flush())
                     .map_err(|e| Error::from_io(e, "writing to the server")),
-                Action::Read { timeout } => match driver.read(conversation.input_buffer(), timeout) {
+                Action::Read { timeout } => match driver.read(conversation.input_buffer(), timeout)
+                {
                     Ok(octets) => Ok(conversation.received(octets)),
                     Err(error) => Err(Error::from_io(error, "waiting for the server")),
                 },
@@ -85,8 +84,10 @@ impl Driver for Blocking {
                     // The handshake sets its own socket timeouts.
                     driver.read_timeout_set = None;
                     let deadline = timeout.map(|limit| Instant::now() + limit);
-                    (driver.transport.start_tls(config, name, deadline, read_limit))
-                        .map(|()| conversation.handshake_done())
+                    (driver
+                        .transport
+                        .start_tls(config, name, deadline, read_limit))
+                    .map(|()| conversation.handshake_done())
                 }
                 Action::Deliver(chunk) => {
                     if let Some(Err(error)) = sink.as_deref_mut().map(|s| s.write_all(chunk)) {

@@ -168,7 +168,6 @@ impl Conversation {
         self.trace.level = level;
     }
 
-
     /// Whether a batch should ask CAPA first: the capabilities are unknown and were not asked for already.
     pub(crate) fn probe_capabilities(&mut self) -> bool {
         let ask = self.client.capabilities().is_none() && !self.capabilities_probed;
@@ -281,8 +280,13 @@ impl Conversation {
             }
             Output::StartTls => {
                 self.call.handshake = Handshake::AfterStls;
-                handshake(&mut self.tls_config, &self.tls_options, &self.host, self.timeouts)
-                    .map_err(|error| end(&mut self.status, error))
+                handshake(
+                    &mut self.tls_config,
+                    &self.tls_options,
+                    &self.host,
+                    self.timeouts,
+                )
+                .map_err(|error| end(&mut self.status, error))
             }
             Output::Idle => Err(end(
                 &mut self.status,
@@ -299,7 +303,12 @@ impl Conversation {
     }
 
     fn handshake(&mut self) -> Result<Action<'_>> {
-        handshake(&mut self.tls_config, &self.tls_options, &self.host, self.timeouts)
+        handshake(
+            &mut self.tls_config,
+            &self.tls_options,
+            &self.host,
+            self.timeouts,
+        )
     }
 
     /// Where the driver reads into, after [`Action::Read`].

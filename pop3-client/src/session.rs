@@ -194,7 +194,10 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// No valid timestamp in the greeting, `-ERR`, or a session error.
     pub fn apop<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, ()> {
-        self.run(Single::new(Ok(Command::Apop { user, password }), op::Nothing))
+        self.run(Single::new(
+            Ok(Command::Apop { user, password }),
+            op::Nothing,
+        ))
     }
 
     /// RPOP (RFC 1081), after USER.
@@ -319,7 +322,11 @@ impl<D: Driver> Session<D> {
         sink: &'a mut D::Sink<'a>,
     ) -> D::Call<'a, u64> {
         let command = msg_num(msg).map(|msg| Command::Top { msg, lines });
-        D::call(self, Single::new(command, op::Streamed::default()), Some(sink))
+        D::call(
+            self,
+            Single::new(command, op::Streamed::default()),
+            Some(sink),
+        )
     }
 
     /// DELE (RFC 1939 §5): marks a message; QUIT commits, RSET undoes.

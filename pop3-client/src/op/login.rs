@@ -101,10 +101,18 @@ impl<'c> Login<'c> {
         let sasl = |mechanism| Command::Auth(mechanism);
         let commands = match method {
             LoginMethod::ScramSha256 => {
-                vec![sasl(Mechanism::scram_sha256(user, password, self.nonce.clone()))]
+                vec![sasl(Mechanism::scram_sha256(
+                    user,
+                    password,
+                    self.nonce.clone(),
+                ))]
             }
             LoginMethod::ScramSha1 => {
-                vec![sasl(Mechanism::scram_sha1(user, password, self.nonce.clone()))]
+                vec![sasl(Mechanism::scram_sha1(
+                    user,
+                    password,
+                    self.nonce.clone(),
+                ))]
             }
             LoginMethod::CramMd5 => vec![sasl(Mechanism::cram_md5(user, password))],
             LoginMethod::Apop => vec![Command::Apop { user, password }],

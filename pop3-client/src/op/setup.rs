@@ -55,7 +55,9 @@ impl Exchange for Greeting {
                 Security::Implicit | Security::Plaintext => Flow::Finished,
             },
             // A `-ERR` to CAPA means "no STLS".
-            (Stage::Capa(id), Event::Done { id: done } | Event::Err { id: done, .. }) if *done == id => {
+            (Stage::Capa(id), Event::Done { id: done } | Event::Err { id: done, .. })
+                if *done == id =>
+            {
                 Flow::Resume
             }
             (Stage::Stls(id), Event::Err { id: refused, reply }) if *refused == id => {
