@@ -1,6 +1,6 @@
 //! A complete async POP3 client for async-std, and for any runtime whose sockets implement `futures-io`.
 //!
-//! Every protocol decision is made by [`pop3_proto`] and what each call means by [`pop3_client`], the layer every
+//! Every protocol decision is made by [`pop3_proto`](proto) and what each call means by [`pop3_client`], the layer every
 //! driver shares; this crate is the futures-io driver: the connection, TLS over it (futures-rustls) and a timer.
 //! [`Session`] has one `async` method per POP3 command (documented as returning `D::Call<'_, T>`, which is a
 //! `Send` future of `Result<T>` here):
@@ -46,7 +46,7 @@
 //!
 //! # Memory
 //!
-//! A session holds one receive buffer of [`Config::read_size`](pop3_proto::Config::read_size) octets (64 KiB by
+//! A session holds one receive buffer of [`Config::read_size`](proto::Config::read_size) octets (64 KiB by
 //! default) and streams bodies of any size through it. Lower `read_size` for many mostly idle sessions; keep it
 //! high for bulk downloads (the `idle_sessions` example measures both).
 //!

@@ -73,7 +73,10 @@ impl Driver for Blocking {
                     .map_err(|e| Error::from_io(e, "writing to the server")),
                 Action::Read { timeout } => match driver.read(conversation.input_buffer(), timeout)
                 {
-                    Ok(octets) => Ok(conversation.received(octets)),
+                    Ok(octets) => {
+                        conversation.received(octets);
+                        Ok(())
+                    }
                     Err(error) => Err(Error::from_io(error, "waiting for the server")),
                 },
                 Action::Handshake {
@@ -95,7 +98,10 @@ impl Driver for Blocking {
                     }
                     Ok(())
                 }
-                Action::Close => Ok(driver.transport.close()),
+                Action::Close => {
+                    driver.transport.close();
+                    Ok(())
+                }
                 Action::Done => return conversation.finish(op),
             };
             if let Err(error) = outcome {

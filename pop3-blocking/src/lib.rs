@@ -1,6 +1,6 @@
 //! A complete blocking POP3 client over `std::net` and rustls.
 //!
-//! Every protocol decision is made by [`pop3_proto`], and what each call means by [`pop3_client`], the layer
+//! Every protocol decision is made by [`pop3_proto`](proto), and what each call means by [`pop3_client`], the layer
 //! every driver shares; this crate is the blocking driver: it opens sockets, runs TLS, applies time limits and
 //! moves bytes. [`Session`] has one method per POP3 command, as Python's `poplib` does; each returns `Result<T>`
 //! (the session's methods are documented as `D::Call<'_, T>`, which is `Result<T>` here).

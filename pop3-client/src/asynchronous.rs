@@ -175,9 +175,13 @@ async fn run<T: AsyncIo, O: Operation>(
                 .map_err(|e| Error::from_io(e, "writing to the server")),
             Action::Read { timeout } => {
                 match within::<T, _>(timeout, io.read(conversation.input_buffer())).await {
-                    Ok(octets) => Ok(conversation.received(octets)),
+                    Ok(octets) => {
+                        conversation.received(octets);
+                        Ok(())
+                    }
                     Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                        Ok(conversation.received(0))
+                        conversation.received(0);
+                        Ok(())
                     }
                     Err(error) => Err(Error::from_io(error, "waiting for the server")),
                 }
@@ -187,7 +191,10 @@ async fn run<T: AsyncIo, O: Operation>(
                 name,
                 timeout,
             } => match within::<T, _>(timeout, io.start_tls(config, name)).await {
-                Ok(()) => Ok(conversation.handshake_done()),
+                Ok(()) => {
+                    conversation.handshake_done();
+                    Ok(())
+                }
                 Err(error) => Err(Error::from_io(error, "during the TLS handshake")),
             },
             Action::Deliver(chunk) => {

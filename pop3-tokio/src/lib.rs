@@ -1,6 +1,6 @@
 //! A complete async POP3 client for tokio, with tokio-rustls.
 //!
-//! Every protocol decision is made by [`pop3_proto`] and what each call means by [`pop3_client`], the layer every
+//! Every protocol decision is made by [`pop3_proto`](proto) and what each call means by [`pop3_client`], the layer every
 //! driver shares; this crate is the tokio driver: tokio's sockets and name lookup, TLS over them, tokio's timer.
 //! [`Session`] has one `async` method per POP3 command (documented as returning `D::Call<'_, T>`, which is a
 //! `Send` future of `Result<T>` here), so a session can live in a task of a multi-threaded runtime:

@@ -185,7 +185,7 @@ impl Each<ListingPart> for ListingCollector {
         self.add(part, event);
     }
     fn finish(self) -> Result<Vec<Listing>> {
-        ListingCollector::finish(self)
+        Self::finish(self)
     }
 }
 
