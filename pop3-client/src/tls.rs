@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
@@ -18,12 +18,17 @@ pub const ALPN_POP3: &[u8] = b"pop3";
 ///
 /// The default trusts the roots compiled in by the `native-roots` or `webpki-roots` feature, verifies the host
 /// name, offers ALPN `pop3`, and negotiates TLS 1.2 or 1.3 without early data.
+///
+/// The configuration is built once and shared by every session opened with these options (and their clones), so
+/// that rustls' session cache lets later sessions to the same server resume TLS instead of a full handshake.
 #[derive(Clone, Default)]
 pub struct TlsOptions {
     extra_roots: Vec<CertificateDer<'static>>,
     only_extra_roots: bool,
     client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     config: Option<Arc<ClientConfig>>,
+    /// The configuration once built; a fresh cell whenever an option changes.
+    built: Arc<Mutex<Option<Arc<ClientConfig>>>>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -63,6 +68,7 @@ impl TlsOptions {
         }
         self.extra_roots.extend(certs);
         self.only_extra_roots = true;
+        self.built = Arc::default();
         Ok(self)
     }
 
@@ -82,6 +88,7 @@ impl TlsOptions {
             .map_err(|e| invalid(&e))?;
         let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid(&e))?;
         self.client_auth = Some((chain, Arc::new(key)));
+        self.built = Arc::default();
         Ok(self)
     }
 
@@ -89,10 +96,11 @@ impl TlsOptions {
     /// including ALPN and verification.
     pub fn config(mut self, config: Arc<ClientConfig>) -> Self {
         self.config = Some(config);
+        self.built = Arc::default();
         self
     }
 
-    /// The rustls configuration these options describe.
+    /// The rustls configuration these options describe, built on first use and then shared.
     ///
     /// # Errors
     /// No crypto provider or no root certificates are available.
@@ -100,6 +108,16 @@ impl TlsOptions {
         if let Some(config) = &self.config {
             return Ok(config.clone());
         }
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(config) = &*built {
+            return Ok(config.clone());
+        }
+        let config = self.build()?;
+        *built = Some(config.clone());
+        Ok(config)
+    }
+
+    fn build(&self) -> Result<Arc<ClientConfig>> {
         let mut roots = rustls::RootCertStore::empty();
         if !self.only_extra_roots {
             add_default_roots(&mut roots);
@@ -171,6 +189,9 @@ pub struct TlsInfo {
     pub alpn: Option<Vec<u8>>,
     /// The server's certificate chain, leaf first.
     pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// Whether this connection resumed an earlier TLS session (sessions opened from one builder share a session
+    /// cache) rather than running a full handshake.
+    pub resumed: bool,
 }
 
 impl TlsInfo {
@@ -184,6 +205,7 @@ impl TlsInfo {
                 .peer_certificates()
                 .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
                 .unwrap_or_default(),
+            resumed: connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }

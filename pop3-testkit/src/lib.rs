@@ -708,9 +708,10 @@ fn dovecot_config(
          default_fields = uid={uid} gid={gid} home={d}/home/%Lu\n}}\n\
          # No per-IP escalating delay after failed logins (tests fail logins on purpose).\n\
          service anvil {{\n{no_chroot}  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n\
-         # Login processes serve many connections and two wait ready: a new process (and TLS context) per\n\
-         # connection made handshakes miss the tests' 2 s limits when many tests connect at once.\n\
-         service pop3-login {{\n{no_chroot}  service_count = 0\n  process_min_avail = 2\n  inet_listener pop3 {{\n    port = {pop3_port}\n  }}\n  \
+         # One login process serves every connection: a new process (and TLS context) per connection made\n\
+         # handshakes miss the tests' 2 s limits when many tests connect at once, and one TLS context lets a\n\
+         # client resume its TLS sessions, as it can with a production server.\n\
+         service pop3-login {{\n{no_chroot}  service_count = 0\n  process_min_avail = 1\n  process_limit = 1\n  inet_listener pop3 {{\n    port = {pop3_port}\n  }}\n  \
          inet_listener pop3s {{\n    port = {pop3s_port}\n    ssl = yes\n  }}\n}}\n",
         pid = std::process::id(),
     )
