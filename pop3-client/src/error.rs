@@ -242,3 +242,67 @@ impl From<Error> for io::Error {
 
 /// The result type of every driver.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_cause_is_shown_once_in_the_message_and_not_again_as_the_source() {
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = Error::from_io(refused, "connecting");
+        assert_eq!(error.to_string(), "I/O error: connection refused");
+        assert!(error.source().is_none());
+
+        let sink = Error::Sink(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+        assert_eq!(sink.to_string(), "writing the message failed: disk full");
+        assert!(sink.source().is_none());
+
+        let tls = Error::from_io(
+            io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError),
+            "reading",
+        );
+        assert!(
+            matches!(tls, Error::Tls(rustls::Error::DecryptError)),
+            "{tls:?}"
+        );
+        assert!(tls.source().is_none());
+    }
+
+    #[test]
+    fn time_limits_become_timeouts_naming_what_was_being_done() {
+        let error = Error::from_io(io::ErrorKind::TimedOut.into(), "waiting for the server");
+        assert_eq!(error.to_string(), "timed out waiting for the server");
+        assert_eq!(error.ends_session(), Some("timed out"));
+        assert_eq!(io::Error::from(error).kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn only_errors_confined_to_one_command_leave_the_session_usable() {
+        let refusal = ServerError::from_reply(&pop3_proto::Reply {
+            code: Some(pop3_proto::ResponseCode::InUse),
+            text: b"maildrop locked",
+        });
+        assert_eq!(refusal.to_string(), "[IN-USE] maildrop locked");
+        assert!(refusal.code().is_some_and(OwnedResponseCode::is_temporary));
+        for usable in [
+            Error::Server(refusal),
+            Error::TooLarge { limit: 1 },
+            Error::ListingTooLong { limit: 1 },
+            Error::Sink(io::ErrorKind::BrokenPipe.into()),
+        ] {
+            assert!(usable.is_recoverable(), "{usable}");
+            assert_eq!(usable.ends_session(), None);
+        }
+        for fatal in [
+            Error::Timeout("reading"),
+            Error::Io(io::ErrorKind::ConnectionReset.into()),
+            Error::Closed(None),
+        ] {
+            assert!(!fatal.is_recoverable(), "{fatal}");
+            assert!(fatal.ends_session().is_some());
+        }
+    }
+}
