@@ -243,3 +243,38 @@ fn scripted_stls_catches_plaintext_injection() {
     let e = srv.wait_done(T).unwrap_err();
     assert!(e.contains("StartTls"), "{e}");
 }
+
+#[test]
+fn serve_answers_each_line_with_a_fresh_handler_per_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    let srv = ScriptedServer::start(Script::new().server("+OK hi\r\n").serve(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut lines = 0;
+        Box::new(move |line: &[u8]| {
+            lines += 1;
+            match line {
+                b"QUIT" => None,
+                _ => Some(
+                    format!("+OK conn {n} line {lines} {}\r\n", line.escape_ascii()).into_bytes(),
+                ),
+            }
+        })
+    }))
+    .unwrap();
+    for n in 1..=2 {
+        let mut c = connect(srv.addr());
+        assert_eq!(c.line(), "+OK hi");
+        c.send(b"NOOP\r\nSTAT\n");
+        assert_eq!(c.line(), format!("+OK conn {n} line 1 NOOP"));
+        assert_eq!(c.line(), format!("+OK conn {n} line 2 STAT"));
+        c.send(b"QUIT\r\n");
+        let mut rest = Vec::new();
+        c.into_inner().read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+    srv.wait_done(T).unwrap();
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
