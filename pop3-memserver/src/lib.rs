@@ -28,5 +28,5 @@ pub mod tls;
 
 pub use mailbox::{Mailbox, Message};
 pub use proxy::LatencyProxy;
-pub use scripted::{LineHandler, Responder, Script, ScriptedServer, Step};
+pub use scripted::{Answer, LineHandler, Responder, Script, ScriptedServer, Step};
 pub use server::{MemServer, ServerConfig, Stats};

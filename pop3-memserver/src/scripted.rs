@@ -50,16 +50,25 @@ pub enum Step {
     StallForever,
     /// From here on, answer each line the client sends with what a fresh
     /// [`Responder`] handler returns, until the client closes the connection
-    /// or the handler returns `None` (then the connection is closed). For
-    /// hostile servers that must follow whatever the client asks, such as
-    /// one that lies about a message on every run of a fetcher.
+    /// or the handler answers [`Answer::SendThenClose`]. For hostile servers
+    /// that must follow whatever the client asks, such as one that lies about
+    /// a message on every run of a fetcher.
     Serve(Responder),
 }
 
+/// What a [`LineHandler`] does with one client line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Send these bytes and read the next line.
+    Send(Vec<u8>),
+    /// Send these bytes (maybe none), then close the connection (the client
+    /// sees EOF, possibly in the middle of a response).
+    SendThenClose(Vec<u8>),
+}
+
 /// A line handler made fresh for each connection: it gets every client line
-/// (its terminator removed) and returns the bytes to send back, or `None` to
-/// close the connection.
-pub type LineHandler = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>> + Send>;
+/// (its terminator removed) and says what to answer.
+pub type LineHandler = Box<dyn FnMut(&[u8]) -> Answer + Send>;
 
 /// Makes a [`LineHandler`] for each connection that reaches [`Step::Serve`];
 /// state shared between connections (a mailbox) lives in what it captures.
@@ -619,8 +628,9 @@ impl ScriptConn {
             let line = line.strip_suffix(b"\n").unwrap_or(&line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             match handler(line) {
-                Some(answer) => self.send(&answer)?,
-                None => {
+                Answer::Send(bytes) => self.send(&bytes)?,
+                Answer::SendThenClose(bytes) => {
+                    self.send(&bytes)?;
                     self.drain_available();
                     let _ = self.sock.shutdown(Shutdown::Both);
                     return Ok(End::Closed);

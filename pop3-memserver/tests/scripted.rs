@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, client_config, connect, tls_handshake};
 use pop3_memserver::tls::TestPki;
-use pop3_memserver::{Script, ScriptedServer, Step};
+use pop3_memserver::{Answer, Script, ScriptedServer, Step};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -256,8 +256,8 @@ fn serve_answers_each_line_with_a_fresh_handler_per_connection() {
         Box::new(move |line: &[u8]| {
             lines += 1;
             match line {
-                b"QUIT" => None,
-                _ => Some(
+                b"QUIT" => Answer::SendThenClose(b"+OK bye\r\n".to_vec()),
+                _ => Answer::Send(
                     format!("+OK conn {n} line {lines} {}\r\n", line.escape_ascii()).into_bytes(),
                 ),
             }
@@ -271,6 +271,7 @@ fn serve_answers_each_line_with_a_fresh_handler_per_connection() {
         assert_eq!(c.line(), format!("+OK conn {n} line 1 NOOP"));
         assert_eq!(c.line(), format!("+OK conn {n} line 2 STAT"));
         c.send(b"QUIT\r\n");
+        assert_eq!(c.line(), "+OK bye");
         let mut rest = Vec::new();
         c.into_inner().read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
