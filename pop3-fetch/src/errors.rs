@@ -119,11 +119,12 @@ pub(crate) fn connection(error: Error, target: &Target) -> Failure {
 
 /// What a timeout means, and which limit to raise.
 fn timed_out(what: &str, target: &Target) -> String {
-    let limit = if what.contains("response") || what.contains("handshake") {
-        "a whole answer (or the TLS handshake) must arrive within the per-response limit: raise it with \
-         --response-timeout SECONDS for very large messages on slow links"
-    } else {
+    let limit = if what == "connecting" {
         "the server did not answer in time (raise the limit with --timeout SECONDS)"
+    } else {
+        "the server did not answer in time: each read may wait --timeout SECONDS, and a whole answer (the \
+         greeting, the TLS handshake, a batch of messages) --response-timeout SECONDS; raise the latter for \
+         very large messages on slow links"
     };
     format!("timed out {what} ({target}): {limit}")
 }

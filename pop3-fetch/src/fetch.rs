@@ -379,6 +379,11 @@ struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// Adds to `state` the messages the store holds but the state does not list (an interrupted run, a state
     /// file that was lost), forgets keys the server no longer lists, and picks what to fetch.
+    ///
+    /// A file is taken for the message only if the state knows nothing of its key, or if the file has the size
+    /// the server now lists (the state knew an older message under that key: a reused UID). A file of another
+    /// size than the server's is still taken for a key the state does not know, but as a copy that differs, so
+    /// its message is never deleted.
     fn make(msgs: &'a [Msg], state: &mut State, found: &Recovered) -> Self {
         let mut adopted = 0;
         for msg in msgs {
@@ -388,15 +393,17 @@ impl<'a> Plan<'a> {
             if state.known(key, msg.size) != Known::New {
                 continue;
             }
-            if let Some(file) = found.get(key) {
-                let saved = size_check::saved_size(msg.size, file.octets, file.ends_with_crlf);
-                state.insert(
-                    key,
-                    Some(Sizes {
-                        listed: msg.size,
-                        saved,
-                    }),
-                );
+            let sizes = found.get(key).iter().map(|file| Sizes {
+                listed: msg.size,
+                saved: size_check::saved_size(msg.size, file.octets, file.ends_with_crlf),
+            });
+            let chosen = match sizes.clone().find(|s| s.matched()) {
+                Some(exact) => Some(exact),
+                None if !state.contains(key) => sizes.clone().next(),
+                None => None,
+            };
+            if let Some(sizes) = chosen {
+                state.insert(key, Some(sizes));
                 adopted += 1;
             }
         }

@@ -50,20 +50,21 @@ pub(crate) struct Found {
     pub(crate) ends_with_crlf: bool,
 }
 
-/// Keys found in the Maildir's file names, with what their files hold.
+/// Keys found in the Maildir's file names, with what their files hold (a key may have several files: a server
+/// that reused a UID).
 #[derive(Debug, Default)]
 pub(crate) struct Recovered {
-    keys: HashMap<String, Found>,
-    digests: HashMap<String, Found>,
+    keys: HashMap<String, Vec<Found>>,
+    digests: HashMap<String, Vec<Found>>,
 }
 
 impl Recovered {
-    /// The file of the message with this key, if it is in the Maildir.
-    pub(crate) fn get(&self, key: &str) -> Option<Found> {
+    /// The files of the messages with this key in the Maildir.
+    pub(crate) fn get(&self, key: &str) -> &[Found] {
         self.keys
             .get(key)
             .or_else(|| self.digests.get(&digest_hex(key.as_bytes())))
-            .copied()
+            .map_or(&[], Vec::as_slice)
     }
 
     /// How many keyed files were found.
@@ -254,12 +255,18 @@ impl Maildir {
                 for field in rest.split(',') {
                     if let Some(encoded) = field.strip_prefix("U=") {
                         if let Some(key) = crate::state::decode_key(encoded) {
-                            found.keys.insert(key, examine(&entry.path())?);
+                            found
+                                .keys
+                                .entry(key)
+                                .or_default()
+                                .push(examine(&entry.path())?);
                         }
                     } else if let Some(digest) = field.strip_prefix("H=") {
                         found
                             .digests
-                            .insert(digest.to_owned(), examine(&entry.path())?);
+                            .entry(digest.to_owned())
+                            .or_default()
+                            .push(examine(&entry.path())?);
                     }
                 }
             }
@@ -465,11 +472,11 @@ mod tests {
             octets: 15,
             ends_with_crlf: true,
         };
-        assert_eq!(found.get("a/b:c,d"), Some(hi));
-        assert_eq!(found.get(&long), Some(hi));
-        assert_eq!(found.get("plain"), Some(hi));
-        assert_eq!(found.get("unfinished"), None);
-        assert_eq!(found.get("stranger"), None);
+        assert_eq!(found.get("a/b:c,d"), [hi]);
+        assert_eq!(found.get(&long), [hi]);
+        assert_eq!(found.get("plain"), [hi]);
+        assert_eq!(found.get("unfinished"), []);
+        assert_eq!(found.get("stranger"), []);
         assert_eq!(found.len(), 3);
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 1);
         md.clean_tmp().unwrap();
