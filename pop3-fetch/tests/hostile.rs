@@ -6,30 +6,12 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::hostile::{Hostile, Msg, Offers};
+use common::hostile::{Hostile, LOG, LOG_TRUNCATED, Msg, Offers, SECOND, THIRD, log_server};
 use common::*;
 use pop3_memserver::tls::TestPki;
 use pop3_memserver::{Mailbox, Script, ScriptedServer, ServerConfig};
 
 const PLAINTEXT: [&str; 2] = ["--plaintext", "--allow-plaintext-credentials"];
-
-/// Message 1 of the log server: a lone `.` line in its body, which a broken server does not dot-stuff.
-const LOG: &[u8] = b"Subject: log\r\n\r\nstart of log\r\n.\r\n+OK 2 messages\r\nend of log\r\n";
-/// What a client that trusts the framing takes for message 1.
-const LOG_TRUNCATED: &[u8] = b"Subject: log\r\n\r\nstart of log\r\n";
-const SECOND: &[u8] = b"Subject: second\r\n\r\nthe real message 2\r\n";
-const THIRD: &[u8] = b"Subject: third\r\n\r\nmessage 3\r\n";
-
-fn log_server() -> Hostile {
-    Hostile::start(
-        vec![
-            Msg::unstuffed("u1", LOG),
-            Msg::exact("u2", SECOND),
-            Msg::exact("u3", THIRD),
-        ],
-        Offers::default(),
-    )
-}
 
 fn args<'a>(extra: &[&'a str], output: &'a [&'a str], url: &'a str) -> Vec<&'a str> {
     let mut args: Vec<&str> = PLAINTEXT.to_vec();

@@ -7,6 +7,28 @@ use std::sync::{Arc, Mutex};
 
 use pop3_memserver::{Answer, LineHandler, Script, ScriptedServer};
 
+/// Message 1 of the log server: a lone `.` line in its body, which a broken server does not dot-stuff.
+pub const LOG: &[u8] = b"Subject: log\r\n\r\nstart of log\r\n.\r\n+OK 2 messages\r\nend of log\r\n";
+/// What a client that trusts the framing takes for message 1.
+pub const LOG_TRUNCATED: &[u8] = b"Subject: log\r\n\r\nstart of log\r\n";
+/// Message 2 of the log server.
+pub const SECOND: &[u8] = b"Subject: second\r\n\r\nthe real message 2\r\n";
+/// Message 3 of the log server.
+pub const THIRD: &[u8] = b"Subject: third\r\n\r\nmessage 3\r\n";
+
+/// A pipelining server whose message 1 (UID u1) is [`LOG`], sent without dot-stuffing, followed by [`SECOND`]
+/// (u2) and [`THIRD`] (u3).
+pub fn log_server() -> Hostile {
+    Hostile::start(
+        vec![
+            Msg::unstuffed("u1", LOG),
+            Msg::exact("u2", SECOND),
+            Msg::exact("u3", THIRD),
+        ],
+        Offers::default(),
+    )
+}
+
 /// One message of a [`Hostile`] server.
 #[derive(Debug, Clone)]
 pub struct Msg {
