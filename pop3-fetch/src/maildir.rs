@@ -15,7 +15,7 @@
 //!   is stored as `H=` and a 128-bit hash instead; a message without a key has neither.
 //!
 //! The UID is never used as a file name by itself. Mail readers keep the part before `:` when they move a file
-//! from `new/` to `cur/`, so [`Maildir::recover`] finds the keys of every message this program delivered in
+//! from `new/` to `cur/`, so [`Maildir::scan`] finds the keys of every message this program delivered in
 //! `new/` and `cur/`, even if the state file was not updated before a crash.
 
 use std::collections::HashMap;

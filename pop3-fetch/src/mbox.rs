@@ -450,9 +450,9 @@ fn write_from_line(out: &mut impl Write, header: &[u8]) -> io::Result<()> {
 }
 
 fn from_line(out: &mut impl Write, header: &[u8], unix_time: u64) -> io::Result<()> {
-    write!(
+    writeln!(
         out,
-        "From {} {}\n",
+        "From {} {}",
         envelope_sender(header),
         asctime(unix_time)
     )
