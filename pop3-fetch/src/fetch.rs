@@ -1099,3 +1099,36 @@ fn list_messages(session: &mut Session, target: &Target, log: Log) -> Result<Vec
     }
     Ok(msgs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(sizes: &[u64]) -> Vec<Msg> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Msg {
+                num: i as u64 + 1,
+                size,
+                key: None,
+            })
+            .collect()
+    }
+
+    fn batch_lengths(sizes: &[u64]) -> Vec<usize> {
+        let all = msgs(sizes);
+        let refs: Vec<&Msg> = all.iter().collect();
+        batches(&refs).iter().map(|b| b.len()).collect()
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_octets() {
+        assert_eq!(batch_lengths(&[]), Vec::<usize>::new());
+        assert_eq!(batch_lengths(&[10; 600]), [256, 256, 88]);
+        let mib = 1 << 20;
+        // 16 MiB fit; the 17th MiB starts a new batch; a message bigger than the limit is a batch of its own.
+        assert_eq!(batch_lengths(&[mib; 17]), [16, 1]);
+        assert_eq!(batch_lengths(&[1, 40 * mib, 1, 1]), [1, 1, 2]);
+    }
+}
