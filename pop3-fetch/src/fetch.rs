@@ -316,7 +316,7 @@ impl Local {
     /// Reads the state file; a damaged one stops the run with the way forward.
     fn load_state(&self) -> Result<State, Failure> {
         State::load(&self.state_path, &self.account).map_err(|e| {
-            if e.kind() != io::ErrorKind::InvalidData || e.to_string().contains("belongs to account") {
+            if e.kind() != io::ErrorKind::InvalidData {
                 return Failure::local("reading the state file", &e);
             }
             let path = self.state_path.display();
@@ -826,8 +826,8 @@ fn connect(cfg: &Config, target: &Target, log: Log) -> Result<Session, Failure> 
         )),
         None if !cfg.allow_plaintext_credentials => {
             return Err(Failure::Network(format!(
-                "{target} does not offer STLS, so the connection is not encrypted, and --starttls-if-available \
-                 alone does not send a password in clear: add --allow-plaintext-credentials to accept that \
+                "{target} does not offer STLS (or refused it), so the connection is not encrypted, and \
+                 --starttls-if-available alone does not send a password in clear: add --allow-plaintext-credentials to accept that \
                  (insecure), or use pops:// if the server offers POP3S"
             )));
         }

@@ -106,7 +106,7 @@ impl State {
     /// Loads the state at `path`, or an empty one if there is none.
     ///
     /// # Errors
-    /// The file cannot be read, is not a state file, or belongs to another account.
+    /// The file cannot be read, is damaged or not a state file (`InvalidData`), or belongs to another account.
     pub(crate) fn load(path: &Path, account: &str) -> io::Result<Self> {
         let mut state = Self {
             path: path.to_owned(),
@@ -148,8 +148,10 @@ impl State {
                 state.seen.insert(key.to_owned(), sizes);
             } else if let Some(owner) = line.strip_prefix("account ") {
                 if owner != account {
-                    return Err(invalid(format!(
-                        "this state belongs to account {owner}, not {account}; give another --state-file"
+                    // Not damage: the file is fine, it is someone else's.
+                    return Err(io::Error::other(format!(
+                        "{}: this state belongs to account {owner}, not {account}; give another --state-file",
+                        path.display()
                     )));
                 }
             } else if let Some(offset) = line.strip_prefix("appending ") {
@@ -504,7 +506,12 @@ mod tests {
         assert_eq!(loaded.pending()[0].key.as_deref(), Some("x y/z"));
         assert_eq!(loaded.pending()[1].key, None);
         assert_eq!(loaded.pending()[1].offset, 30);
-        assert!(State::load(&path, "other@h").is_err());
+        let other = State::load(&path, "other@h").unwrap_err();
+        assert_ne!(other.kind(), io::ErrorKind::InvalidData, "not damage");
+        assert!(
+            other.to_string().contains("belongs to account u@h"),
+            "{other}"
+        );
         let lock = RunLock::acquire(&path).unwrap();
         assert_eq!(
             RunLock::acquire(&path).unwrap_err().kind(),

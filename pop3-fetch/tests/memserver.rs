@@ -403,8 +403,9 @@ fn starttls_if_available_alone_never_sends_the_password_in_clear() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "does not offer STLS, so the connection is not encrypted, and --starttls-if-available alone does \
-             not send a password in clear: add --allow-plaintext-credentials"
+            "does not offer STLS (or refused it), so the connection is not encrypted, and \
+             --starttls-if-available alone does not send a password in clear: add \
+             --allow-plaintext-credentials"
         ),
         "{}",
         stderr(&out)
