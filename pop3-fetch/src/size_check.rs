@@ -17,6 +17,10 @@
 //! is shifted, and nothing received later on that connection can be trusted. The only difference accepted as
 //! exact is the final CRLF a server adds to a message that ends without one, which RFC 1939 requires before the
 //! terminating `.` line and which Dovecot leaves out of its count.
+//!
+//! The price: a server whose sizes are wrong for many messages (none of those above) needs one run per such
+//! message, each storing one and stopping. Nothing is lost or deleted on the way, and each run says why it
+//! stopped.
 
 use crate::state::Sizes;
 
