@@ -44,14 +44,19 @@ PASSWORD AND TOKENS (never on the command line):
 
 SECURITY:
     --ca-file PATH         trust only the CA certificates in this PEM file (for a private CA)
-    --starttls-if-available  use STLS when offered, continue unencrypted when not (INSECURE:
-                           an attacker can remove the offer)
+    --starttls-if-available  use STLS when offered; when not, stop before the password is sent,
+                           unless --allow-plaintext-credentials is given too (INSECURE: an attacker
+                           can remove the offer)
     --plaintext --allow-plaintext-credentials
                            no TLS at all: password and mail travel in clear (INSECURE; both flags
                            are required)
 
 OTHER:
     --timeout SECONDS      time limit for connecting and for each read or write (default 60)
+    --response-timeout SECONDS
+                           time limit for a whole answer: the greeting, the TLS handshake, one
+                           batch of messages (up to 16 MiB, or one bigger message); default ten
+                           times --timeout. Raise it for very large messages on slow links
     -q, --quiet            no progress display and no informational lines
     --debug                print the protocol trace on standard error (passwords redacted)
     --demo                 start a built-in demo server with STLS on 127.0.0.1 and fetch from it
@@ -60,8 +65,10 @@ OTHER:
     -V, --version          the version
 
 EXIT CODES:
-    0 success   1 usage or configuration   2 network, TLS or protocol   3 authentication failed
-    4 the server refused (mailbox in use, login delay, command refused)   5 local file error
+    0 success   1 usage or configuration   2 network, TLS or protocol (also: a message whose size
+    is not what the server announced)   3 authentication failed   4 the server refused (mailbox in
+    use, login delay, command refused)   5 local file error   6 the server and the settings do not
+    fit (an ;AUTH= mechanism it does not offer, TLS it requires, pop:// on a POP3S port)
 ";
 
 /// Where messages go.
@@ -100,6 +107,8 @@ pub(crate) struct Args {
     pub(crate) oauth_token_env: Option<String>,
     /// `--timeout`, seconds.
     pub(crate) timeout: Option<u64>,
+    /// `--response-timeout`, seconds.
+    pub(crate) response_timeout: Option<u64>,
     /// `--quiet`.
     pub(crate) quiet: bool,
     /// `--debug`.
@@ -145,12 +154,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
             Long("oauth-token-env") => {
                 a.oauth_token_env = Some(string(parser.value().map_err(usage)?)?)
             }
-            Long("timeout") => {
-                let secs: u64 = parser.value().map_err(usage)?.parse().map_err(usage)?;
-                if secs == 0 {
-                    return Err(Failure::Usage("--timeout must be at least 1 second".into()));
-                }
-                a.timeout = Some(secs);
+            Long("timeout") => a.timeout = Some(seconds(&mut parser, "--timeout")?),
+            Long("response-timeout") => {
+                a.response_timeout = Some(seconds(&mut parser, "--response-timeout")?)
             }
             Short('q') | Long("quiet") => a.quiet = true,
             Long("debug") => a.debug = true,
@@ -210,6 +216,19 @@ fn set_output(a: &mut Args, output: Output) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A time limit in whole seconds, at least 1.
+fn seconds(parser: &mut lexopt::Parser, option: &str) -> Result<u64, Failure> {
+    use lexopt::ValueExt;
+    let usage = |e: lexopt::Error| Failure::Usage(format!("{option}: {e} (see pop3-fetch --help)"));
+    let secs: u64 = parser.value().map_err(usage)?.parse().map_err(usage)?;
+    if secs == 0 {
+        return Err(Failure::Usage(format!(
+            "{option} must be at least 1 second"
+        )));
+    }
+    Ok(secs)
+}
+
 fn string(value: OsString) -> Result<String, Failure> {
     value
         .into_string()
@@ -254,6 +273,7 @@ mod tests {
             &["--plaintext", "pop://u@h"],
             &["--password", "x", "pop://u@h"],
             &["--timeout", "0", "pop://u@h"],
+            &["--response-timeout", "0", "pop://u@h"],
             &["--bogus", "pop://u@h"],
             &["--demo", "pop://u@h"],
         ] {

@@ -58,6 +58,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         allow_plaintext_credentials: false,
         tls,
         timeout: Duration::from_secs(10),
+        response_timeout: Duration::from_secs(100),
         output: Output::Maildir(maildir.clone()),
         state_file: None,
         delete: false,

@@ -19,6 +19,9 @@ pub(crate) enum Failure {
     Refused(String),
     /// A local file could not be read or written (exit code 5).
     Local(String),
+    /// The server and the settings do not fit (exit code 6): it lacks what they ask for (a SASL mechanism), or
+    /// requires what they leave out (TLS), or the URL names the wrong kind of port (POP3S with `pop://`).
+    Unsupported(String),
 }
 
 impl Failure {
@@ -30,6 +33,7 @@ impl Failure {
             Self::Auth(_) => 3,
             Self::Refused(_) => 4,
             Self::Local(_) => 5,
+            Self::Unsupported(_) => 6,
         }
     }
 
@@ -46,7 +50,8 @@ impl fmt::Display for Failure {
             | Self::Network(m)
             | Self::Auth(m)
             | Self::Refused(m)
-            | Self::Local(m) => f.write_str(m),
+            | Self::Local(m)
+            | Self::Unsupported(m) => f.write_str(m),
         }
     }
 }
@@ -77,10 +82,7 @@ impl fmt::Display for Target {
 pub(crate) fn connection(error: Error, target: &Target) -> Failure {
     match error {
         Error::Io(e) => Failure::Network(io_error(&e, target)),
-        Error::Timeout(what) => Failure::Network(format!(
-            "timed out {what} ({target}): the server did not answer in time \
-             (raise the limit with --timeout SECONDS)"
-        )),
+        Error::Timeout(what) => Failure::Network(timed_out(what, target)),
         Error::Tls(rustls::Error::InvalidCertificate(reason)) => Failure::Network(format!(
             "the certificate of {target} was rejected: {}",
             certificate(&reason, &target.host)
@@ -115,15 +117,58 @@ pub(crate) fn connection(error: Error, target: &Target) -> Failure {
     }
 }
 
+/// What a timeout means, and which limit to raise.
+fn timed_out(what: &str, target: &Target) -> String {
+    let limit = if what == "connecting" {
+        "the server did not answer in time (raise the limit with --timeout SECONDS)"
+    } else {
+        "the server did not answer in time: each read may wait --timeout SECONDS, and a whole answer (the \
+         greeting, the TLS handshake, a batch of messages) --response-timeout SECONDS; raise the latter for \
+         very large messages on slow links"
+    };
+    format!("timed out {what} ({target}): {limit}")
+}
+
+/// What the login errors are explained with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginFacts {
+    /// The LOGIN-DELAY the server announced, in seconds.
+    pub(crate) login_delay: Option<u64>,
+    /// Whether the connection is encrypted.
+    pub(crate) encrypted: bool,
+}
+
+/// Whether a login refusal on a connection in clear says that TLS is needed (`[SYS/PERM]`, or words such as
+/// Dovecot's "Plaintext authentication disallowed on non-secure (SSL/TLS) connections").
+fn asks_for_tls(refusal: &ServerError) -> bool {
+    let text = String::from_utf8_lossy(refusal.text()).to_ascii_lowercase();
+    matches!(refusal.code(), Some(Code::SysPerm))
+        || ["tls", "ssl", "encrypt", "secure", "plaintext", "cleartext"]
+            .iter()
+            .any(|word| text.contains(word))
+}
+
+/// A server that requires TLS before login, told to a run that did not use it.
+pub(crate) fn tls_required(target: &Target, why: &str) -> Failure {
+    Failure::Unsupported(format!(
+        "{target} requires TLS before login ({why}), and this connection is not encrypted: nothing secret was \
+         accepted in clear. Use pop:// without --plaintext (STLS) or pops://"
+    ))
+}
+
 /// Explains an error during login.
 pub(crate) fn login(
     error: Error,
     user: &str,
     method: &str,
     target: &Target,
-    login_delay: Option<u64>,
+    facts: LoginFacts,
 ) -> Failure {
+    let login_delay = facts.login_delay;
     match error {
+        Error::Server(refusal) if !facts.encrypted && asks_for_tls(&refusal) => {
+            tls_required(target, &format!("it answered {refusal}"))
+        }
         Error::Server(refusal) => match refusal.code() {
             None | Some(Code::Auth) => Failure::Auth(format!(
                 "login as {user} with {method} failed: {refusal}. Check the user name and the password \
@@ -143,6 +188,38 @@ pub(crate) fn login(
         Error::Misuse(e) => Failure::Auth(format!("cannot log in with {method}: {e}")),
         Error::Protocol(e) => Failure::Auth(format!("authentication with {method} failed: {e}")),
         other => connection(other, target),
+    }
+}
+
+/// Explains an error that ended the session in the middle of the work: what was being done, what is already safe,
+/// and that a rerun continues.
+pub(crate) fn interrupted(error: Error, doing: &str, target: &Target, saved: u64) -> Failure {
+    use pop3_blocking::proto::Error as Proto;
+    let progress = format!(
+        "{saved} message(s) were saved in this run and are recorded; run pop3-fetch again to continue"
+    );
+    match error {
+        Error::Server(_) | Error::Sink(_) | Error::Misuse(_) => session(error, doing, target),
+        Error::Timeout(what) => Failure::Network(format!(
+            "{} during {doing}. {progress}",
+            timed_out(what, target)
+        )),
+        Error::Io(e) => Failure::Network(format!(
+            "the connection to {target} was lost during {doing} ({e}). {progress}"
+        )),
+        Error::Protocol(Proto::UnexpectedEof) | Error::Closed(_) => Failure::Network(format!(
+            "the connection to {target} was lost during {doing} (the server closed it in the middle of an \
+             answer). {progress}"
+        )),
+        Error::Protocol(e) => Failure::Network(format!(
+            "{target} broke the POP3 protocol during {doing}: {e}. {progress}"
+        )),
+        other => match connection(other, target) {
+            Failure::Network(text) => {
+                Failure::Network(format!("{text} (during {doing}). {progress}"))
+            }
+            failure => failure,
+        },
     }
 }
 

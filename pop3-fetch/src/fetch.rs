@@ -19,42 +19,64 @@
 //! UIDs are printable ASCII without spaces, so the synthetic keys (which contain a space) never equal a real
 //! UID.
 //!
+//! # What may be deleted
+//!
+//! A key alone does not prove that the message on the server is the one stored: a server may reuse a UID for
+//! another message, and without UIDL two messages may share a header. So the state records, with each key, the
+//! size LIST gave and the size of the copy stored (see [`crate::state`] and [`crate::size_check`]). `--delete`
+//! deletes a message only if this run stored it and its size matched, or if the server's size for it now equals
+//! the size of the copy stored before. A message listed under a known key with another size is a different
+//! message: it is fetched again. A copy whose size differed from LIST is kept, and its message stays on the
+//! server.
+//!
 //! # Durability: the order of steps, and why a crash at any point is safe
 //!
-//! For each new message (Maildir):
+//! Nothing is created (Maildir, mbox, lock file, state file) before the server has been reached and there is
+//! something to write. Then, for each new message (Maildir):
 //!
 //! 1. create `tmp/NAME` — NAME is unique and carries the account tag and the key (see [`crate::maildir`]);
-//! 2. write the message as RETR streams it;
+//! 2. write the message as RETR streams it, counting its octets;
 //! 3. flush and fsync the file;
 //! 4. rename it to `new/NAME` (3 and 4 run on a few threads, so that fsyncs share journal commits);
 //!
-//! after every batch of up to 256 messages (one pipelined RETR batch), and so before any DELE:
+//! after every batch of up to 256 messages or 16 MiB (one pipelined RETR batch), and so before any DELE:
 //!
 //! 5. wait until every message of the batch is through 4, then fsync `new/`;
-//! 6. write the state file: temporary file, fsync, rename over the old one, fsync the directory;
+//! 6. write the state file (keys and sizes): temporary file, fsync, rename over the old one, fsync the directory;
 //!
 //! at the end, only with `--delete`:
 //!
-//! 7. DELE every message whose key is in the state (or that was stored in this run);
+//! 7. DELE every message the state shows stored with the size the server lists now (see above);
 //! 8. QUIT, which makes the server apply the deletions; then the deleted keys are dropped from the state.
 //!
 //! A crash before step 4 leaves only a file in `tmp/`, which the next run removes (the run lock guarantees
 //! nobody else writes this account's `tmp/` files); the message is still on the server and not in the state, so
 //! it is fetched again — once. After step 4 the message is in `new/` (complete: it was fsynced before the
 //! rename). Before step 6 the state does not list it, but the next run finds its key in the file name in `new/`
-//! or `cur/` and adds it to the state before deciding what to fetch: it is not fetched again. DELE (7) is sent
-//! only for messages already in the state, i.e. after 5 and 6; a crash between 7 and 8 ends the session without
-//! QUIT, and RFC 1939 then requires the server to delete nothing. A crash after the server applied QUIT leaves
-//! keys in the state for messages no longer on the server; each run drops keys absent from the server's
-//! listing. For an mbox, see [`crate::mbox`]: the state records the append before it happens, and the next run
-//! checks whether it completed.
+//! or `cur/`, takes the file's size as the stored size, and adds it to the state before deciding what to fetch:
+//! it is not fetched again, and deleted later only if that size is the server's. DELE (7) is sent only for
+//! messages already in the state, i.e. after 5 and 6; a crash between 7 and 8 ends the session without QUIT,
+//! and RFC 1939 then requires the server to delete nothing. A crash after the server applied QUIT leaves keys in
+//! the state for messages no longer on the server; each run drops keys absent from the server's listing. For an
+//! mbox, see [`crate::mbox`]: the state records where the append starts and, before confirming it, each entry
+//! with its sizes; the next run checks what completed.
+//!
+//! # When the server misbehaves
+//!
+//! * A message whose size differs from LIST (see [`crate::size_check`]) is stored, never deleted, and ends the
+//!   run: the answers after it may be shifted, so nothing later on that connection is trusted.
+//! * A connection lost in the middle of a batch keeps every message completed before it; the error says during
+//!   which command and how many were saved, and the next run continues.
+//! * Every answer has a time limit as a whole (`--response-timeout`), not only each read, so a server that sends
+//!   a byte now and then cannot hold the run and its lock forever.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use pop3_blocking::{Error, Mechanism, Part, Security, Session, Timeouts, TlsOptions};
+use pop3_blocking::{Capability, Error, Mechanism, Part, Security, Session, Timeouts, TlsOptions};
 
 use crate::cli::Output;
 use crate::errors::{self, Failure, Target};
@@ -62,11 +84,18 @@ use crate::fault;
 use crate::maildir::{Maildir, Recovered};
 use crate::mbox::Mbox;
 use crate::progress::{Progress, human_bytes, rate};
-use crate::state::{RunLock, State, digest_hex, encode_key, with_suffix};
+use crate::size_check::{self, Received};
+use crate::state::{Known, RunLock, Sizes, State, digest_hex, encode_key, with_suffix};
 use crate::url::{AuthSpec, PopUrl};
 
-/// Messages per pipelined RETR batch; the state file is written after each.
+/// Most messages per pipelined RETR batch; the state file is written after each.
 const BATCH: usize = 256;
+
+/// Most octets (by LIST) per batch, beyond its first message: the per-response limit covers a whole batch.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// How long `pop://` waits for the greeting before it checks whether the port speaks TLS instead.
+const GREETING_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What proves who we are.
 #[derive(Clone)]
@@ -99,6 +128,8 @@ pub(crate) struct Config {
     pub(crate) tls: TlsOptions,
     /// Connect, read and write time limit.
     pub(crate) timeout: Duration,
+    /// Time limit for a whole answer (the greeting, the TLS handshake, one batch of RETRs).
+    pub(crate) response_timeout: Duration,
     /// Where messages go.
     pub(crate) output: Output,
     /// `--state-file`.
@@ -171,13 +202,18 @@ enum Store {
 }
 
 impl Store {
-    fn begin(&mut self, key: Option<&str>) -> io::Result<()> {
+    /// Creates the Maildir (the mbox file is created by its first message).
+    fn create(&self) -> io::Result<()> {
+        match self {
+            Self::Maildir(m) => m.create(),
+            Self::Mbox(_) => Ok(()),
+        }
+    }
+
+    fn begin(&mut self, key: Option<&str>, state: &mut State) -> io::Result<()> {
         match self {
             Self::Maildir(m) => m.begin(key),
-            Self::Mbox(m) => {
-                m.begin();
-                Ok(())
-            }
+            Self::Mbox(m) => m.begin(state),
         }
     }
 
@@ -190,10 +226,16 @@ impl Store {
 
     /// Completes the current message; it is stored durably by the next [`Store::sync`] (the mbox may already
     /// store it here, when its group is full).
-    fn finish(&mut self, token: u64, key: Option<&str>, state: &mut State) -> io::Result<()> {
+    fn finish(
+        &mut self,
+        token: u64,
+        key: Option<&str>,
+        sizes: Sizes,
+        state: &mut State,
+    ) -> io::Result<()> {
         match self {
             Self::Maildir(m) => m.finish(token),
-            Self::Mbox(m) => m.finish(token, key, state),
+            Self::Mbox(m) => m.finish(token, key, sizes, state),
         }
     }
 
@@ -206,12 +248,185 @@ impl Store {
         }
     }
 
-    fn discard(&mut self) {
+    /// Drops the message being written.
+    fn discard(&mut self) -> io::Result<()> {
         match self {
-            Self::Maildir(m) => m.discard(),
+            Self::Maildir(m) => {
+                m.discard();
+                Ok(())
+            }
             Self::Mbox(m) => m.discard(),
         }
     }
+
+    /// Keys of messages already in the store that the state may not know (Maildir file names).
+    fn scan(&self) -> io::Result<Recovered> {
+        match self {
+            Self::Maildir(m) => m.scan(),
+            Self::Mbox(_) => Ok(Recovered::default()),
+        }
+    }
+}
+
+/// The local side of a run: the store, the state file and, once something is to be written, the run lock.
+struct Local {
+    store: Store,
+    state_path: PathBuf,
+    destination: PathBuf,
+    account: String,
+    lock: Option<RunLock>,
+}
+
+impl Local {
+    /// Checks the paths, creating nothing.
+    fn new(cfg: &Config, account: &str) -> Result<Self, Failure> {
+        let tag = digest_hex(account.as_bytes())[..12].to_owned();
+        let state_name = format!(".pop3-fetch-state.{}", encode_key(account));
+        let (store, state_path, destination) = match &cfg.output {
+            Output::Maildir(dir) => {
+                let maildir = Maildir::new(dir, &tag).map_err(|e| {
+                    Failure::local(format!("using the Maildir {}", dir.display()), &e)
+                })?;
+                let state = cfg
+                    .state_file
+                    .clone()
+                    .unwrap_or_else(|| dir.join(&state_name));
+                (Store::Maildir(maildir), state, dir.clone())
+            }
+            Output::Mbox(file) => {
+                let mbox = Mbox::new(file).map_err(|e| {
+                    Failure::local(format!("using the mbox {}", file.display()), &e)
+                })?;
+                let state = cfg
+                    .state_file
+                    .clone()
+                    .unwrap_or_else(|| with_suffix(file, &state_name));
+                (Store::Mbox(mbox), state, file.clone())
+            }
+        };
+        Ok(Self {
+            store,
+            state_path,
+            destination,
+            account: account.to_owned(),
+            lock: None,
+        })
+    }
+
+    /// Reads the state file; a damaged one stops the run with the way forward.
+    fn load_state(&self) -> Result<State, Failure> {
+        State::load(&self.state_path, &self.account).map_err(|e| {
+            if e.kind() != io::ErrorKind::InvalidData {
+                return Failure::local("reading the state file", &e);
+            }
+            let path = self.state_path.display();
+            let rebuild = match self.store {
+                Store::Maildir(_) => format!(
+                    "the next run rebuilds it from the file names in {}, so the messages stored there are not \
+                     fetched again (messages deleted or moved out of it are fetched again if they are still on \
+                     the server, and none is deleted from the server unless its stored copy has the server's size)",
+                    self.destination.display()
+                ),
+                Store::Mbox(_) => format!(
+                    "an mbox cannot be searched for what was stored, so the next run fetches every message still \
+                     on the server again and {} may get duplicates",
+                    self.destination.display()
+                ),
+            };
+            Failure::Local(format!(
+                "the state file is damaged: {e}. To go on, move it away (mv '{path}' '{path}.damaged') and run \
+                 again: {rebuild}"
+            ))
+        })
+    }
+
+    /// Before the first write: creates the store, takes the run lock, reads the state again under it (another
+    /// run may have changed it meanwhile) and resolves what an interrupted run left.
+    fn prepare(&mut self, log: Log) -> Result<State, Failure> {
+        self.store
+            .create()
+            .map_err(|e| Failure::local(format!("creating {}", self.destination.display()), &e))?;
+        let lock = RunLock::acquire(&self.state_path).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => Failure::Local(e.to_string()),
+            _ => Failure::local(format!("locking {}", self.state_path.display()), &e),
+        })?;
+        self.lock = Some(lock);
+        let mut state = self.load_state()?;
+        match &self.store {
+            Store::Maildir(m) => m
+                .clean_tmp()
+                .map_err(|e| Failure::local(format!("cleaning {}/tmp", m.path().display()), &e))?,
+            Store::Mbox(m) => {
+                if let Some(note) = m
+                    .recover(&mut state)
+                    .map_err(|e| Failure::local(format!("checking {}", m.path().display()), &e))?
+                {
+                    log.warn(note);
+                }
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Which messages to fetch, once the state has taken in what the store holds.
+struct Plan<'a> {
+    new: Vec<&'a Msg>,
+    /// Keys found in Maildir file names that the state did not list.
+    adopted: usize,
+}
+
+impl<'a> Plan<'a> {
+    /// Adds to `state` the messages the store holds but the state does not list (an interrupted run, a state
+    /// file that was lost), forgets keys the server no longer lists, and picks what to fetch.
+    ///
+    /// A file is taken for the message only if the state knows nothing of its key, or if the file has the size
+    /// the server now lists (the state knew an older message under that key: a reused UID). A file of another
+    /// size than the server's is still taken for a key the state does not know, but as a copy that differs, so
+    /// its message is never deleted.
+    fn make(msgs: &'a [Msg], state: &mut State, found: &Recovered) -> Self {
+        let mut adopted = 0;
+        for msg in msgs {
+            let Some(key) = msg.key.as_deref() else {
+                continue;
+            };
+            if state.known(key, msg.size) != Known::New {
+                continue;
+            }
+            let sizes = found.get(key).iter().map(|file| Sizes {
+                listed: msg.size,
+                saved: size_check::saved_size(msg.size, file.octets, file.ends_with_crlf),
+            });
+            let chosen = match sizes.clone().find(|s| s.matched()) {
+                Some(exact) => Some(exact),
+                None if !state.contains(key) => sizes.clone().next(),
+                None => None,
+            };
+            if let Some(sizes) = chosen {
+                state.insert(key, Some(sizes));
+                adopted += 1;
+            }
+        }
+        let listed: HashSet<&str> = msgs.iter().filter_map(|m| m.key.as_deref()).collect();
+        state.retain(|key| listed.contains(key));
+        let new = msgs
+            .iter()
+            .filter(|m| {
+                m.key
+                    .as_deref()
+                    .is_none_or(|k| state.known(k, m.size) == Known::New)
+            })
+            .collect();
+        Self { new, adopted }
+    }
+}
+
+/// The first message this run received with another size than LIST gave.
+#[derive(Debug, Clone, Copy)]
+struct Mismatch {
+    num: u64,
+    sizes: Sizes,
+    received: u64,
 }
 
 /// Runs one fetch.
@@ -221,51 +436,11 @@ impl Store {
 pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
     let url = &cfg.url;
     let account = url.account();
-    let tag = digest_hex(account.as_bytes())[..12].to_owned();
-    let state_name = format!(".pop3-fetch-state.{}", encode_key(&account));
 
-    // Local side first: a problem there should not cost a login.
-    let (mut store, state_path, destination) = match &cfg.output {
-        Output::Maildir(dir) => {
-            let maildir = Maildir::open(dir, &tag).map_err(|e| {
-                Failure::local(format!("opening the Maildir {}", dir.display()), &e)
-            })?;
-            let state = cfg
-                .state_file
-                .clone()
-                .unwrap_or_else(|| dir.join(&state_name));
-            (Store::Maildir(maildir), state, dir.clone())
-        }
-        Output::Mbox(file) => {
-            let mbox = Mbox::open(file)
-                .map_err(|e| Failure::local(format!("opening the mbox {}", file.display()), &e))?;
-            let state = cfg
-                .state_file
-                .clone()
-                .unwrap_or_else(|| with_suffix(file, &state_name));
-            (Store::Mbox(mbox), state, file.clone())
-        }
-    };
-    let _lock = RunLock::acquire(&state_path).map_err(|e| match e.kind() {
-        io::ErrorKind::WouldBlock => Failure::Local(e.to_string()),
-        _ => Failure::local(format!("locking {}", state_path.display()), &e),
-    })?;
-    let mut state = State::load(&state_path, &account)
-        .map_err(|e| Failure::local("reading the state file", &e))?;
-    let recovered = match &store {
-        Store::Maildir(m) => m
-            .recover()
-            .map_err(|e| Failure::local(format!("scanning {}", m.path().display()), &e))?,
-        Store::Mbox(m) => {
-            if let Some(note) = m
-                .recover(&mut state)
-                .map_err(|e| Failure::local(format!("checking {}", m.path().display()), &e))?
-            {
-                log.warn(note);
-            }
-            Recovered::default()
-        }
-    };
+    // Local side first, creating nothing: a problem there should not cost a login.
+    let mut local = Local::new(cfg, &account)?;
+    let mut state = local.load_state()?;
+    let state_was_new = state.is_new();
 
     // Connect and log in.
     let target = Target {
@@ -273,35 +448,7 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
         port: url.port,
         implicit_tls: url.implicit_tls,
     };
-    let mut builder = Session::builder(url.host.clone())
-        .port(url.port)
-        .security(cfg.security)
-        .tls(cfg.tls.clone())
-        .timeouts(Timeouts::all(cfg.timeout).with_response(None));
-    if cfg.allow_plaintext_credentials {
-        builder = builder.allow_plaintext_credentials();
-    }
-    if cfg.debug {
-        builder = builder.debug_level(1).trace_to(io::stderr());
-    }
-    let mut session = builder
-        .connect()
-        .map_err(|e| errors::connection(e, &target))?;
-    match session.tls_info() {
-        Some(info) => log.info(format!(
-            "Connected to {target} with {} ({}), certificate verified",
-            info.version
-                .map_or_else(|| "TLS".to_owned(), |v| format!("{v:?}").replace('_', ".")),
-            if url.implicit_tls {
-                "implicit TLS"
-            } else {
-                "STLS"
-            }
-        )),
-        None => log.warn(format!(
-            "the connection to {target} is NOT encrypted: your password and mail travel in clear"
-        )),
-    }
+    let mut session = connect(cfg, &target, log)?;
     let method = authenticate(&mut session, cfg, &target)?;
     log.info(format!("Logged in as {} ({method})", url.user));
 
@@ -311,28 +458,56 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
         Err(e) => return Err(errors::session(e, "CAPA", &target)),
     }
     let msgs = list_messages(&mut session, &target, log)?;
-    let mut from_files = 0;
-    for key in msgs.iter().filter_map(|m| m.key.as_deref()) {
-        if !state.contains(key) && recovered.contains(key) {
-            state.insert(key);
-            from_files += 1;
-        }
+    let scan = |local: &Local| {
+        local
+            .store
+            .scan()
+            .map_err(|e| Failure::local(format!("scanning {}", local.destination.display()), &e))
+    };
+    let mut plan = Plan::make(&msgs, &mut state, &scan(&local)?);
+    let deletable = |state: &State| {
+        msgs.iter().any(|m| {
+            m.key
+                .as_deref()
+                .is_some_and(|k| state.known(k, m.size) == Known::Stored)
+        })
+    };
+    let must_write = !plan.new.is_empty()
+        || state.changed()
+        || state.appending().is_some()
+        || !state.pending().is_empty()
+        || (cfg.delete && deletable(&state));
+    if must_write {
+        state = local.prepare(log)?;
+        plan = Plan::make(&msgs, &mut state, &scan(&local)?);
+        state
+            .save()
+            .map_err(|e| Failure::local("writing the state file", &e))?;
     }
-    if from_files > 0 {
-        log.info(format!(
-            "Recovered {from_files} message(s) stored by an interrupted run (found in {})",
+    let destination = local.destination.clone();
+    if plan.adopted > 0 {
+        log.info(if state_was_new {
+            format!(
+                "There was no state file: rebuilt it from {}, where {} message(s) of this account were found by \
+                 their file names; they are not fetched again",
+                destination.display(),
+                plan.adopted
+            )
+        } else {
+            format!(
+                "Recovered {} message(s) stored by an interrupted run (found in {})",
+                plan.adopted,
+                destination.display()
+            )
+        });
+    } else if state_was_new && matches!(local.store, Store::Mbox(_)) && has_content(&destination) {
+        log.warn(format!(
+            "there is no state file for {account} next to {}, which already holds mail: messages fetched before \
+             are fetched again (an mbox is not searched for them)",
             destination.display()
         ));
     }
-    let listed: HashSet<&str> = msgs.iter().filter_map(|m| m.key.as_deref()).collect();
-    state.retain(|key| listed.contains(key));
-    state
-        .save()
-        .map_err(|e| Failure::local("writing the state file", &e))?;
-    let new: Vec<&Msg> = msgs
-        .iter()
-        .filter(|m| m.key.as_deref().is_none_or(|k| !state.contains(k)))
-        .collect();
+    let new = plan.new;
     let new_bytes: u64 = new.iter().map(|m| m.size).sum();
     log.info(format!(
         "{} message(s) on the server, {} new ({})",
@@ -344,57 +519,88 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
     // Fetch.
     let mut progress = Progress::new(cfg.quiet);
     progress.start(new.len() as u64, new_bytes);
-    let mut stored: HashSet<u64> = HashSet::new();
+    let mut verified: HashSet<u64> = HashSet::new();
+    let mut saved = 0u64;
     let mut refused = Vec::new();
-    for batch in new.chunks(BATCH) {
+    let mut mismatch: Option<Mismatch> = None;
+    let store = &mut local.store;
+    for batch in batches(&new) {
         let nums: Vec<u64> = batch.iter().map(|m| m.num).collect();
-        let keys: HashMap<u64, Option<&str>> =
-            batch.iter().map(|m| (m.num, m.key.as_deref())).collect();
-        let mut current = None;
+        let by_num: HashMap<u64, &Msg> = batch.iter().map(|m| (m.num, *m)).collect();
+        let mut current: Option<(u64, Received)> = None;
+        let mut sizes: HashMap<u64, Sizes> = HashMap::new();
+        let mut done = 0usize;
         let result = session.retr_many(&nums, |num, part| {
-            let key = keys.get(&num).copied().flatten();
+            // After a mismatch, later answers may belong to other commands: none is stored.
+            if mismatch.is_some() {
+                return Ok(());
+            }
+            let msg = by_num[&num];
+            let key = msg.key.as_deref();
             match part {
                 Part::Data(data) => {
-                    if current != Some(num) {
-                        store.begin(key)?;
-                        current = Some(num);
+                    if current.is_none_or(|(n, _)| n != num) {
+                        store.begin(key, &mut state)?;
+                        current = Some((num, Received::default()));
+                    }
+                    if let Some((_, received)) = &mut current {
+                        received.add(data);
                     }
                     store.write(data)?;
                     progress.add_bytes(data.len());
                 }
                 Part::End => {
-                    if current != Some(num) {
-                        store.begin(key)?; // an empty message
+                    let received = match current.take() {
+                        Some((n, received)) if n == num => received,
+                        _ => {
+                            store.begin(key, &mut state)?; // an empty message
+                            Received::default()
+                        }
+                    };
+                    let message_sizes = received.sizes(msg.size);
+                    if !message_sizes.matched() {
+                        mismatch = Some(Mismatch {
+                            num,
+                            sizes: message_sizes,
+                            received: received.octets(),
+                        });
                     }
-                    current = None;
-                    store.finish(num, key, &mut state)?;
+                    store.finish(num, key, message_sizes, &mut state)?;
+                    sizes.insert(num, message_sizes);
+                    done += 1;
                     progress.message_done();
                 }
                 Part::Refused(error) => {
-                    if current == Some(num) {
-                        store.discard();
-                        current = None;
+                    if current.take().is_some() {
+                        store.discard()?;
                     }
                     refused.push((num, error));
+                    done += 1;
                 }
                 _ => {}
             }
             Ok(())
         });
-        if result.is_err() {
-            store.discard();
-        }
+        let discarded = if current.is_some() || result.is_err() {
+            store.discard()
+        } else {
+            Ok(())
+        };
         // Whatever happened, record what reached the disk.
-        let mut store_error = None;
+        let mut store_error = discarded.err();
         match store.sync(&mut state) {
             Ok(outcomes) => {
                 for (num, outcome) in outcomes {
                     match outcome {
                         Ok(()) => {
-                            if let Some(key) = keys.get(&num).copied().flatten() {
-                                state.insert(key);
+                            let message_sizes = sizes[&num];
+                            if let Some(key) = by_num[&num].key.as_deref() {
+                                state.insert(key, Some(message_sizes));
                             }
-                            stored.insert(num);
+                            if message_sizes.matched() {
+                                verified.insert(num);
+                            }
+                            saved += 1;
                         }
                         Err(e) => {
                             store_error.get_or_insert(e);
@@ -404,10 +610,19 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
             }
             Err(e) => store_error = Some(e),
         }
-        let saved = state.save();
+        let state_saved = state.save();
         if let Err(error) = result {
             progress.clear();
-            return Err(errors::session(error, "RETR", &target));
+            let doing = match batch.get(done) {
+                Some(msg) => format!(
+                    "RETR of message {} ({} of {} new)",
+                    msg.num,
+                    new.iter().position(|m| m.num == msg.num).unwrap_or(0) + 1,
+                    new.len()
+                ),
+                None => "RETR".to_owned(),
+            };
+            return Err(errors::interrupted(error, &doing, &target, saved));
         }
         if let Some(e) = store_error {
             progress.clear();
@@ -416,7 +631,27 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
                 &e,
             ));
         }
-        saved.map_err(|e| Failure::local("writing the state file", &e))?;
+        state_saved.map_err(|e| Failure::local("writing the state file", &e))?;
+        if let Some(m) = mismatch {
+            progress.clear();
+            // The session's framing cannot be trusted: no QUIT, no DELE; dropping the connection commits nothing.
+            drop(session);
+            let msg = by_num[&m.num];
+            return Err(Failure::Network(format!(
+                "message {}{} is not what the server announced: LIST said {} octets, RETR delivered {}. The copy \
+                 received is kept in {}, and the message stays on the server: it is not deleted while the two \
+                 differ. The answers after it may be shifted, so the run stopped here with {saved} message(s) \
+                 saved; run pop3-fetch again to fetch the rest",
+                m.num,
+                msg.key
+                    .as_deref()
+                    .map(|k| format!(" ({k})"))
+                    .unwrap_or_default(),
+                m.sizes.listed,
+                m.received,
+                destination.display()
+            )));
+        }
     }
     progress.clear();
     for (num, error) in &refused {
@@ -426,17 +661,34 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
     // Delete what is safely stored, then QUIT.
     let mut deleted = 0;
     if cfg.delete {
-        let doomed: Vec<&Msg> = msgs
+        let (doomed, kept): (Vec<&Msg>, Vec<&Msg>) = msgs
             .iter()
             .filter(|m| {
-                stored.contains(&m.num) || m.key.as_deref().is_some_and(|k| state.contains(k))
+                verified.contains(&m.num) || m.key.as_deref().is_some_and(|k| state.contains(k))
             })
-            .collect();
+            .partition(|m| {
+                verified.contains(&m.num)
+                    || m.key
+                        .as_deref()
+                        .is_some_and(|k| state.known(k, m.size) == Known::Stored)
+            });
+        if !kept.is_empty() {
+            log.warn(format!(
+                "{} message(s) stay on the server although a copy is stored: the copy's size is not the size the \
+                 server lists ({}), or an older version of pop3-fetch recorded it without its size",
+                kept.len(),
+                kept.iter()
+                    .take(5)
+                    .map(|m| format!("message {}", m.num))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let nums: Vec<u64> = doomed.iter().map(|m| m.num).collect();
         fault::step("DELE");
-        let outcomes = session
-            .dele_many(&nums)
-            .map_err(|e| errors::session(e, "DELE", &target))?;
+        let outcomes = session.dele_many(&nums).map_err(|e| {
+            errors::interrupted(e, "DELE (nothing is deleted without QUIT)", &target, saved)
+        })?;
         for (msg, outcome) in doomed.iter().zip(&outcomes) {
             if let Err(error) = outcome {
                 log.warn(format!(
@@ -447,10 +699,11 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
         }
         fault::step("QUIT");
         session.quit().map_err(|e| {
-            errors::session(
+            errors::interrupted(
                 e,
                 "QUIT (deletions may not have been applied; the next run retries them)",
                 &target,
+                saved,
             )
         })?;
         fault::step("state: forget deleted messages");
@@ -470,6 +723,13 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
             "QUIT failed ({error}); every message was already stored"
         ));
     }
+    let unsized_keys = state.unsized_keys();
+    if unsized_keys > 0 && cfg.delete {
+        log.warn(format!(
+            "{unsized_keys} message(s) were recorded by an older version of pop3-fetch without their size and are \
+             never deleted by --delete; delete them on the server by other means once you have checked them"
+        ));
+    }
 
     Ok(Summary {
         on_server: msgs.len() as u64,
@@ -480,6 +740,149 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
         refused: refused.len() as u64,
         destination,
     })
+}
+
+/// Splits the new messages into pipelined batches of at most [`BATCH`] messages and [`BATCH_BYTES`] octets
+/// (a bigger message is a batch of its own).
+fn batches<'a, 'm>(new: &'a [&'m Msg]) -> Vec<&'a [&'m Msg]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, msg) in new.iter().enumerate() {
+        if i > start && (i - start == BATCH || bytes.saturating_add(msg.size) > BATCH_BYTES) {
+            out.push(&new[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(msg.size);
+    }
+    if start < new.len() {
+        out.push(&new[start..]);
+    }
+    out
+}
+
+/// Whether a file has any content.
+fn has_content(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+}
+
+/// Opens the session: TCP, TLS as configured, the greeting, and `UTF8` when the server offers it. A `pop://`
+/// URL pointed at a POP3S port is recognised (see [`speaks_tls`]); credentials in clear are refused unless
+/// allowed by name.
+fn connect(cfg: &Config, target: &Target, log: Log) -> Result<Session, Failure> {
+    let url = &cfg.url;
+    let builder = || {
+        let mut builder = Session::builder(url.host.clone())
+            .port(url.port)
+            .security(cfg.security)
+            .tls(cfg.tls.clone())
+            .timeouts(Timeouts::all(cfg.timeout).with_response(Some(cfg.response_timeout)));
+        if cfg.allow_plaintext_credentials {
+            builder = builder.allow_plaintext_credentials();
+        }
+        if cfg.debug {
+            builder = builder.debug_level(1).trace_to(io::stderr());
+        }
+        builder
+    };
+    let connected = if url.implicit_tls {
+        builder().connect()
+    } else {
+        // Wait a little for the greeting; a port that stays silent may be waiting for a TLS ClientHello.
+        let (sender, receiver) = mpsc::channel();
+        let attempt = builder();
+        std::thread::spawn(move || {
+            let _ = sender.send(attempt.connect());
+        });
+        match receiver.recv_timeout(GREETING_PATIENCE.min(cfg.timeout)) {
+            Ok(result) => result,
+            Err(_) if speaks_tls(cfg) => {
+                return Err(Failure::Unsupported(format!(
+                    "{target} sent no POP3 greeting but answers a TLS handshake: it is a POP3S port (implicit \
+                     TLS). Use {} instead of pop://",
+                    PopUrl {
+                        implicit_tls: true,
+                        ..url.clone()
+                    }
+                )));
+            }
+            Err(_) => receiver
+                .recv()
+                .unwrap_or_else(|_| Err(Error::Closed(Some("the connecting thread stopped")))),
+        }
+    };
+    let mut session = connected.map_err(|e| errors::connection(e, target))?;
+    match session.tls_info() {
+        Some(info) => log.info(format!(
+            "Connected to {target} with {} ({}), certificate verified",
+            info.version
+                .map_or_else(|| "TLS".to_owned(), |v| format!("{v:?}").replace('_', ".")),
+            if url.implicit_tls {
+                "implicit TLS"
+            } else {
+                "STLS"
+            }
+        )),
+        None if !cfg.allow_plaintext_credentials => {
+            return Err(Failure::Network(format!(
+                "{target} does not offer STLS (or refused it), so the connection is not encrypted, and \
+                 --starttls-if-available alone does not send a password in clear: add --allow-plaintext-credentials to accept that \
+                 (insecure), or use pops:// if the server offers POP3S"
+            )));
+        }
+        None => log.warn(format!(
+            "the connection to {target} is NOT encrypted: your password and mail travel in clear"
+        )),
+    }
+    if session.capabilities().is_none() {
+        match session.capa() {
+            Ok(_) | Err(Error::Server(_)) => {}
+            Err(e) => return Err(errors::connection(e, target)),
+        }
+    }
+    let caps = session.capabilities();
+    if !session.is_encrypted()
+        && caps.is_some_and(|c| {
+            c.iter()
+                .any(|c| matches!(c, Capability::Other { name, .. } if name == "XTLSREQUIRED"))
+        })
+    {
+        return Err(errors::tls_required(target, "its CAPA lists XTLSREQUIRED"));
+    }
+    if caps.is_some_and(|c| c.utf8()) {
+        // RFC 6856: without UTF8, a server may replace a message with 8-bit headers by a downgraded notice.
+        match session.utf8() {
+            Ok(()) => {}
+            Err(Error::Server(refusal)) => log.warn(format!(
+                "the server offers UTF8 but refused it ({refusal}); messages with 8-bit headers may arrive altered"
+            )),
+            Err(e) => return Err(errors::connection(e, target)),
+        }
+    }
+    Ok(session)
+}
+
+/// Whether the configured host and port answer a TLS handshake (a POP3S port): checked on a second
+/// connection, with a short limit, when `pop://` got no greeting in time.
+fn speaks_tls(cfg: &Config) -> bool {
+    let limit = cfg.timeout.min(Duration::from_secs(5));
+    let probe = Session::builder(cfg.url.host.clone())
+        .port(cfg.url.port)
+        .security(Security::Implicit)
+        .tls(cfg.tls.clone())
+        .timeouts(Timeouts::all(limit).with_response(Some(limit)))
+        .connect();
+    match probe {
+        Ok(_) => true,
+        Err(Error::Tls(e)) => matches!(
+            e,
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::AlertReceived(_)
+                | rustls::Error::PeerIncompatible(_)
+        ),
+        Err(_) => false,
+    }
 }
 
 impl Summary {
@@ -543,6 +946,7 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
                     ));
                 }
             };
+            require_sasl(session, &name, target)?;
             let mechanism = if name == "OAUTHBEARER" {
                 Mechanism::oauthbearer(user, token.as_str())
             } else {
@@ -550,7 +954,7 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
             };
             session
                 .auth(mechanism)
-                .map_err(|e| errors::login(e, user, &name, target, login_delay(session)))?;
+                .map_err(|e| errors::login(e, user, &name, target, login_facts(session)))?;
             Ok(name)
         }
         Secret::Password(password) => {
@@ -565,18 +969,18 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
                             user,
                             "the best method offered",
                             target,
-                            login_delay(session),
+                            login_facts(session),
                         )
                     }),
                 AuthSpec::Apop => session
                     .apop(user, password)
                     .map(|()| "APOP".to_owned())
-                    .map_err(|e| errors::login(e, user, "APOP", target, login_delay(session))),
+                    .map_err(|e| errors::login(e, user, "APOP", target, login_facts(session))),
                 AuthSpec::User => session
                     .user(user)
                     .and_then(|()| session.pass(password))
                     .map(|()| "USER/PASS".to_owned())
-                    .map_err(|e| errors::login(e, user, "USER/PASS", target, login_delay(session))),
+                    .map_err(|e| errors::login(e, user, "USER/PASS", target, login_facts(session))),
                 AuthSpec::Sasl(name) => {
                     let mechanism = match name.as_str() {
                         "PLAIN" => Mechanism::plain(user, password),
@@ -590,19 +994,44 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
                             )));
                         }
                     };
+                    require_sasl(session, name, target)?;
                     session
                         .auth(mechanism)
                         .map(|()| name.clone())
-                        .map_err(|e| errors::login(e, user, name, target, login_delay(session)))
+                        .map_err(|e| errors::login(e, user, name, target, login_facts(session)))
                 }
             }
         }
     }
 }
 
-/// The LOGIN-DELAY the server announced, in seconds, if any.
-fn login_delay(session: &Session) -> Option<u64> {
-    session.capabilities().and_then(|caps| caps.login_delay())
+/// What login errors are explained with: the LOGIN-DELAY the server announced, and whether TLS is on.
+fn login_facts(session: &Session) -> errors::LoginFacts {
+    errors::LoginFacts {
+        login_delay: session.capabilities().and_then(|caps| caps.login_delay()),
+        encrypted: session.is_encrypted(),
+    }
+}
+
+/// Refuses a SASL mechanism the server's CAPA does not offer, before anything secret is sent. A server
+/// without CAPA gets the benefit of the doubt.
+fn require_sasl(session: &Session, name: &str, target: &Target) -> Result<(), Failure> {
+    let Some(caps) = session.capabilities() else {
+        return Ok(());
+    };
+    if caps.supports_sasl(name) {
+        return Ok(());
+    }
+    let offered: Vec<&str> = caps.sasl_mechanisms().collect();
+    Err(Failure::Unsupported(format!(
+        "{target} does not offer the SASL mechanism {name} that ;AUTH={name} asks for (it offers {}); \
+         choose one of those, or leave ;AUTH= out to use the best method offered",
+        if offered.is_empty() {
+            "none".to_owned()
+        } else {
+            offered.join(", ")
+        }
+    )))
 }
 
 /// LIST, UIDL (and TOP for messages without a UID), turned into keyed messages.
@@ -669,4 +1098,37 @@ fn list_messages(session: &mut Session, target: &Target, log: Log) -> Result<Vec
         ));
     }
     Ok(msgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(sizes: &[u64]) -> Vec<Msg> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Msg {
+                num: i as u64 + 1,
+                size,
+                key: None,
+            })
+            .collect()
+    }
+
+    fn batch_lengths(sizes: &[u64]) -> Vec<usize> {
+        let all = msgs(sizes);
+        let refs: Vec<&Msg> = all.iter().collect();
+        batches(&refs).iter().map(|b| b.len()).collect()
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_octets() {
+        assert_eq!(batch_lengths(&[]), Vec::<usize>::new());
+        assert_eq!(batch_lengths(&[10; 600]), [256, 256, 88]);
+        let mib = 1 << 20;
+        // 16 MiB fit; the 17th MiB starts a new batch; a message bigger than the limit is a batch of its own.
+        assert_eq!(batch_lengths(&[mib; 17]), [16, 1]);
+        assert_eq!(batch_lengths(&[1, 40 * mib, 1, 1]), [1, 1, 2]);
+    }
 }

@@ -15,13 +15,13 @@
 //!   is stored as `H=` and a 128-bit hash instead; a message without a key has neither.
 //!
 //! The UID is never used as a file name by itself. Mail readers keep the part before `:` when they move a file
-//! from `new/` to `cur/`, so [`Maildir::recover`] finds the keys of every message this program delivered in
+//! from `new/` to `cur/`, so [`Maildir::scan`] finds the keys of every message this program delivered in
 //! `new/` and `cur/`, even if the state file was not updated before a crash.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
@@ -41,17 +41,30 @@ const COMMIT_THREADS: usize = 16;
 /// Longest encoded key kept readable in a file name; longer keys are hashed.
 const MAX_ENCODED_KEY: usize = 100;
 
-/// Keys found in the Maildir's file names.
+/// A message file of this account found in `new/` or `cur/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Its size: the octets RETR delivered.
+    pub(crate) octets: u64,
+    /// Whether it ends with CRLF (see [`crate::size_check`]).
+    pub(crate) ends_with_crlf: bool,
+}
+
+/// Keys found in the Maildir's file names, with what their files hold (a key may have several files: a server
+/// that reused a UID).
 #[derive(Debug, Default)]
 pub(crate) struct Recovered {
-    keys: HashSet<String>,
-    digests: HashSet<String>,
+    keys: HashMap<String, Vec<Found>>,
+    digests: HashMap<String, Vec<Found>>,
 }
 
 impl Recovered {
-    /// Whether a message with this key is in the Maildir.
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        self.keys.contains(key) || self.digests.contains(&digest_hex(key.as_bytes()))
+    /// The files of the messages with this key in the Maildir.
+    pub(crate) fn get(&self, key: &str) -> &[Found] {
+        self.keys
+            .get(key)
+            .or_else(|| self.digests.get(&digest_hex(key.as_bytes())))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// How many keyed files were found.
@@ -59,6 +72,19 @@ impl Recovered {
     pub(crate) fn len(&self) -> usize {
         self.keys.len() + self.digests.len()
     }
+}
+
+/// A stored message file's size and ending.
+fn examine(path: &Path) -> io::Result<Found> {
+    let file = File::open(path)?;
+    let octets = file.metadata()?.len();
+    let mut tail = [0u8; 2];
+    let ends_with_crlf =
+        octets >= 2 && file.read_exact_at(&mut tail, octets - 2).is_ok() && tail == *b"\r\n";
+    Ok(Found {
+        octets,
+        ends_with_crlf,
+    })
 }
 
 /// A message being written to `tmp/`.
@@ -154,19 +180,23 @@ pub(crate) struct Maildir {
 }
 
 impl Maildir {
-    /// Opens (creating if needed) the Maildir at `root` for the account tagged `account_tag`.
+    /// The Maildir at `root` for the account tagged `account_tag`. Creates nothing (see [`Maildir::create`]).
     ///
     /// # Errors
-    /// The directories cannot be created.
-    pub(crate) fn open(root: &Path, account_tag: &str) -> io::Result<Self> {
-        let mut builder = DirBuilder::new();
-        builder.recursive(true).mode(0o700);
-        let existed = root.join("new").is_dir();
-        for sub in ["tmp", "new", "cur"] {
-            builder.create(root.join(sub))?;
-        }
-        if !existed {
-            sync_dir(root)?;
+    /// `root` or one of its subdirectories exists and is not a directory.
+    pub(crate) fn new(root: &Path, account_tag: &str) -> io::Result<Self> {
+        for dir in [
+            root.to_owned(),
+            root.join("new"),
+            root.join("cur"),
+            root.join("tmp"),
+        ] {
+            if dir.exists() && !dir.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} exists and is not a directory",
+                    dir.display()
+                )));
+            }
         }
         Ok(Self {
             root: root.to_owned(),
@@ -182,18 +212,40 @@ impl Maildir {
         &self.root
     }
 
-    /// Finds the keys of this account's messages in `new/` and `cur/`, and removes this account's leftovers
-    /// in `tmp/` (messages that never completed; the run lock guarantees no other run of this account is
-    /// writing them).
+    /// Creates the Maildir's directories, if missing.
     ///
     /// # Errors
-    /// A directory cannot be read.
-    pub(crate) fn recover(&self) -> io::Result<Recovered> {
+    /// The directories cannot be created.
+    pub(crate) fn create(&self) -> io::Result<()> {
+        let mut builder = DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        let existed = self.root.join("new").is_dir();
+        for sub in ["tmp", "new", "cur"] {
+            builder.create(self.root.join(sub))?;
+        }
+        if !existed {
+            sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
+    /// Finds the keys of this account's messages in `new/` and `cur/` (none if the Maildir does not exist yet),
+    /// with their files' sizes. Changes nothing.
+    ///
+    /// # Errors
+    /// A directory or file cannot be read.
+    pub(crate) fn scan(&self) -> io::Result<Recovered> {
         let marker = format!(",A={}", self.tag);
         let mut found = Recovered::default();
         for sub in ["new", "cur"] {
-            for entry in fs::read_dir(self.root.join(sub))? {
-                let name = entry?.file_name();
+            let entries = match fs::read_dir(self.root.join(sub)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let Some(at) = name.find(&marker) else {
                     continue;
@@ -203,21 +255,39 @@ impl Maildir {
                 for field in rest.split(',') {
                     if let Some(encoded) = field.strip_prefix("U=") {
                         if let Some(key) = crate::state::decode_key(encoded) {
-                            found.keys.insert(key);
+                            found
+                                .keys
+                                .entry(key)
+                                .or_default()
+                                .push(examine(&entry.path())?);
                         }
                     } else if let Some(digest) = field.strip_prefix("H=") {
-                        found.digests.insert(digest.to_owned());
+                        found
+                            .digests
+                            .entry(digest.to_owned())
+                            .or_default()
+                            .push(examine(&entry.path())?);
                     }
                 }
             }
         }
+        Ok(found)
+    }
+
+    /// Removes this account's leftovers in `tmp/`: messages that never completed. Only under the run lock, which
+    /// guarantees that no other run of this account is writing them.
+    ///
+    /// # Errors
+    /// The directory cannot be read or a file removed.
+    pub(crate) fn clean_tmp(&self) -> io::Result<()> {
+        let marker = format!(",A={}", self.tag);
         for entry in fs::read_dir(self.root.join("tmp"))? {
             let entry = entry?;
             if entry.file_name().to_string_lossy().contains(&marker) {
                 fs::remove_file(entry.path())?;
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Starts a message: creates `tmp/NAME`.
@@ -361,7 +431,13 @@ mod tests {
         let root =
             std::env::temp_dir().join(format!("pop3-fetch-maildir-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let mut md = Maildir::open(&root, "abc123").unwrap();
+        let mut md = Maildir::new(&root, "abc123").unwrap();
+        assert!(
+            !root.exists(),
+            "nothing is created before a message is ready"
+        );
+        assert_eq!(md.scan().unwrap().len(), 0);
+        md.create().unwrap();
         let long = "x/".repeat(35);
         for key in ["a/b:c,d", long.as_str(), "plain"] {
             md.begin(Some(key)).unwrap();
@@ -391,14 +467,21 @@ mod tests {
             let name = entry.unwrap().file_name().into_string().unwrap();
             assert!(!name.contains('/') && !name[..].contains(":"), "{name}");
         }
-        let found = md.recover().unwrap();
-        assert!(found.contains("a/b:c,d"));
-        assert!(found.contains(&long));
-        assert!(found.contains("plain"));
-        assert!(!found.contains("unfinished"));
-        assert!(!found.contains("stranger"));
+        let found = md.scan().unwrap();
+        let hi = Found {
+            octets: 15,
+            ends_with_crlf: true,
+        };
+        assert_eq!(found.get("a/b:c,d"), [hi]);
+        assert_eq!(found.get(&long), [hi]);
+        assert_eq!(found.get("plain"), [hi]);
+        assert_eq!(found.get("unfinished"), []);
+        assert_eq!(found.get("stranger"), []);
         assert_eq!(found.len(), 3);
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 1);
+        md.clean_tmp().unwrap();
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        md.discard();
         fs::remove_dir_all(&root).unwrap();
     }
 }

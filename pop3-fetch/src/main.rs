@@ -17,7 +17,8 @@
 //!   verified; plaintext needs two explicit flags.
 //! * **Fast.** RETR commands are pipelined when the server offers PIPELINING, and messages stream to disk.
 //!
-//! Exit codes: 0 success, 1 usage, 2 network/TLS, 3 authentication, 4 server refused, 5 local I/O.
+//! Exit codes: 0 success, 1 usage, 2 network/TLS/protocol (a size mismatch included), 3 authentication, 4 server
+//! refused, 5 local I/O, 6 the server and the settings do not fit.
 //!
 //! The environment variable `POP3_FETCH_ABORT_AT` is a test hook that makes the program abort at the n-th
 //! durability step ([`fault`]); it is only meant for the crash tests.
@@ -31,6 +32,7 @@ mod fetch;
 mod maildir;
 mod mbox;
 mod progress;
+mod size_check;
 mod state;
 mod url;
 
@@ -104,11 +106,16 @@ fn config(args: &Args) -> Result<Config, Failure> {
         log.warn("--plaintext: no TLS; the password and every message travel in clear");
         (Security::Plaintext, true)
     } else if args.starttls_if_available {
-        log.warn(
-            "--starttls-if-available: if the server does not offer STLS (or an attacker hides the offer), \
-             the password and mail travel in clear",
-        );
-        (Security::StartTlsIfAvailable, true)
+        if args.allow_plaintext_credentials {
+            log.warn(
+                "--starttls-if-available --allow-plaintext-credentials: if the server does not offer STLS (or an \
+                 attacker hides the offer), the password and mail travel in clear",
+            );
+        }
+        (
+            Security::StartTlsIfAvailable,
+            args.allow_plaintext_credentials,
+        )
     } else {
         (Security::StartTls, args.allow_plaintext_credentials)
     };
@@ -130,12 +137,14 @@ fn config(args: &Args) -> Result<Config, Failure> {
         },
     };
     let secret = secret(args, &url)?;
+    let timeout = args.timeout.unwrap_or(60);
     Ok(Config {
         url,
         security,
         allow_plaintext_credentials,
         tls,
-        timeout: Duration::from_secs(args.timeout.unwrap_or(60)),
+        timeout: Duration::from_secs(timeout),
+        response_timeout: Duration::from_secs(args.response_timeout.unwrap_or(timeout * 10)),
         output,
         state_file: args.state_file.clone(),
         delete: args.delete,

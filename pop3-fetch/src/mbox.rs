@@ -1,4 +1,4 @@
-//! mbox delivery in the `mboxrd` format, crash-safe and recoverable.
+//! mbox delivery in the `mboxrd` format, streamed, crash-safe and recoverable.
 //!
 //! # Format
 //!
@@ -7,76 +7,115 @@
 //! in `asctime` form (UTC). Lines matching `^>*From ` get one more `>` (mboxrd), so a reader that removes one `>`
 //! from such lines gets the message back exactly (up to the line endings).
 //!
-//! # Appending without locks
+//! Before the first entry of a run, a file whose last line has no line break gets one, and a file that does not
+//! end with an empty line gets one too (as mutt and procmail do): otherwise the new `From ` line would be glued
+//! to the old message's last line and mail readers would see one message fewer.
 //!
-//! The mbox is opened with `O_APPEND`, and messages are added in groups (up to 4 MiB, or the end of a batch
-//! of RETRs) by one `write_all` of the complete entries, then one `fdatasync`. No dotlock or `fcntl` lock is taken, so no lock can be left behind by a crash; in exchange,
-//! no other program may *rewrite* the mbox (a mail reader expunging messages) while pop3-fetch runs. Other
-//! appenders are tolerated, but a crash right after pop3-fetch's append then cannot always be verified (see
-//! below) and that message is fetched again.
+//! # Streaming in constant memory
+//!
+//! A message goes to the file as RETR delivers it: only its header is held (up to [`MAX_HEADER`], to find the
+//! sender for the `From ` line), and the quoting and line-ending conversion are done on the fly, so a message of
+//! any size costs a few hundred KiB. A message that does not complete (the connection broke, the server refused
+//! it) is cut off again: the file is truncated to where its entry began.
+//!
+//! Because entries are written piecewise and rolled back by truncation, **no other program may write the mbox
+//! while pop3-fetch runs** (a mail reader expunging messages, a local delivery agent appending). No dotlock or
+//! `fcntl` lock is taken, so no lock can be left behind by a crash.
 //!
 //! # Crash safety
 //!
-//! Before the append, the state file records one `pending OFFSET LEN DIGEST KEY` line per entry (where it will
-//! start, its length and hash, the message key) and is replaced atomically and fsynced. After the append and its
-//! fsync, the keys move to `seen` and the `pending` lines are dropped (state saved again). On the next run,
-//! leftover `pending` lines are resolved in order: an entry found complete at its OFFSET with the right hash
-//! counts as stored; a torn prefix of an entry at the end of the file is truncated away (so the next entry does
-//! not merge into a partial line) and that message, like any not found, is fetched again. A crash before the
-//! first state save leaves nothing appended; a crash after the second leaves nothing pending.
+//! Messages are appended in groups (up to 4 MiB, or the end of a batch of RETRs). Before the first byte of a
+//! group, the state file records where the group starts (`appending OFFSET`). When the group is complete, the
+//! state records one `pending OFFSET LEN DIGEST LISTED SAVED KEY` line per entry, the mbox is fsynced, and then
+//! the keys move to `stored` and the `appending` and `pending` lines are dropped. On the next run, a leftover
+//! group is resolved in order: an entry found complete at its offset with the right hash counts as stored; what
+//! follows the last such entry was written by the interrupted run and is truncated away (if it starts with a
+//! `From ` line; otherwise the mbox was changed by someone else and is left alone, with a warning), and those
+//! messages are fetched again.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
 use crate::fault;
-use crate::state::{Pending, State, digest_hex, parent, sync_dir};
+use crate::state::{Pending, Sizes, State, digest_hex, parent, sync_dir};
 
-/// Largest group of messages appended (and fsynced) in one go.
-const GROUP_BYTES: usize = 4 << 20;
+/// Largest group of messages appended before the group is confirmed (fsync and state update).
+const GROUP_BYTES: u64 = 4 << 20;
 
-/// A message formatted and waiting in the current group.
+/// Most header octets held to find the sender; a longer header gets `MAILER-DAEMON`.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// Output buffered before a write to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A message written and waiting for its group to be confirmed.
 #[derive(Debug)]
 struct Queued {
     token: u64,
-    len: u64,
-    digest: String,
-    key: Option<String>,
+    pending: Pending,
 }
 
-/// An mbox opened for delivery.
+/// The entry being written.
+#[derive(Debug)]
+struct Entry {
+    /// Where it starts in the file.
+    offset: u64,
+    /// The header collected so far, until the `From ` line is written.
+    header: Option<Vec<u8>>,
+    quoter: Quoter,
+    hasher: Sha256,
+    len: u64,
+}
+
+/// An mbox opened for delivery. Nothing is created or written until the first message arrives.
 #[derive(Debug)]
 pub(crate) struct Mbox {
     path: PathBuf,
-    buf: Vec<u8>,
-    started: bool,
-    group: Vec<u8>,
+    file: Option<File>,
+    /// Entry octets not yet written to the file.
+    out: Vec<u8>,
+    /// The file's length, as far as this run wrote it.
+    end: u64,
+    current: Option<Entry>,
+    /// Where the unconfirmed group starts, once recorded in the state.
+    group_start: Option<u64>,
     queued: Vec<Queued>,
     committed: Vec<u64>,
 }
 
 impl Mbox {
-    /// Opens (creating if needed) the mbox at `path`.
+    /// An mbox at `path`; checks that it can be one, creates nothing.
     ///
     /// # Errors
-    /// The file cannot be created.
-    pub(crate) fn open(path: &Path) -> io::Result<Self> {
-        let existed = path.exists();
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
-        if !existed {
-            sync_dir(parent(path))?;
+    /// `path` exists and is not a regular file, or its directory does not exist.
+    pub(crate) fn new(path: &Path) -> io::Result<Self> {
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(io::Error::other("it exists and is not a regular file"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !parent(path).is_dir() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("the directory {} does not exist", parent(path).display()),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
         }
         Ok(Self {
             path: path.to_owned(),
-            buf: Vec::new(),
-            started: false,
-            group: Vec::new(),
+            file: None,
+            out: Vec::new(),
+            end: 0,
+            current: None,
+            group_start: None,
             queued: Vec::new(),
             committed: Vec::new(),
         })
@@ -87,194 +126,448 @@ impl Mbox {
         &self.path
     }
 
-    /// Resolves appends left unconfirmed by a crash (see the module documentation). Returns a note for the
+    /// Opens (creating if needed) the file for appending.
+    fn file(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let existed = self.path.exists();
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&self.path)?;
+            if !existed {
+                sync_dir(parent(&self.path))?;
+            }
+            self.end = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Resolves an append left unconfirmed by a crash (see the module documentation). Returns a note for the
     /// user when something was done.
     ///
     /// # Errors
     /// The mbox or the state cannot be read or written.
     pub(crate) fn recover(&self, state: &mut State) -> io::Result<Option<String>> {
         let pending = state.pending().to_vec();
-        if pending.is_empty() {
+        let Some(start) = state.appending().or(pending.first().map(|p| p.offset)) else {
             return Ok(None);
-        }
-        let mut file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        };
+        let mut file = match OpenOptions::new().read(true).write(true).open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                state.set_pending(Vec::new());
+                state.set_appending(None);
+                state.save()?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let len = file.metadata()?.len();
-        let mut note = None;
+        let mut verified_end = start;
         for p in &pending {
             let end = p.offset + p.len;
-            if len >= end {
-                let mut entry = vec![0; usize::try_from(p.len).map_err(io::Error::other)?];
-                file.seek(SeekFrom::Start(p.offset))?;
-                file.read_exact(&mut entry)?;
-                if digest_hex(&entry) != p.digest {
-                    note = Some(format!(
-                        "cannot verify the last append to {} (another program changed the mbox); \
-                         the messages of the interrupted run will be fetched again",
-                        self.path.display()
-                    ));
-                    break;
-                }
-                if let Some(key) = &p.key {
-                    state.insert(key);
-                }
-            } else {
-                if len > p.offset {
-                    let mut head = [0u8; 5];
-                    file.seek(SeekFrom::Start(p.offset))?;
-                    let torn = file.read_exact(&mut head).is_ok() && &head == b"From ";
-                    note = Some(if torn {
-                        fault::step("mbox: truncate a torn append");
-                        file.set_len(p.offset)?;
-                        file.sync_all()?;
-                        format!(
-                            "removed an incomplete message from the end of {} (left by an interrupted run); \
-                             it will be fetched again",
-                            self.path.display()
-                        )
-                    } else {
-                        format!(
-                            "{} changed since an interrupted run; that run's last messages will be fetched again",
-                            self.path.display()
-                        )
-                    });
-                }
+            if p.offset != verified_end || len < end {
                 break;
             }
+            let mut entry = vec![0; usize::try_from(p.len).map_err(io::Error::other)?];
+            file.read_exact_at(&mut entry, p.offset)?;
+            if digest_hex(&entry) != p.digest {
+                break;
+            }
+            if let Some(key) = &p.key {
+                state.insert(key, p.sizes);
+            }
+            verified_end = end;
+        }
+        let mut note = None;
+        if len > verified_end {
+            let mut head = [0u8; 5];
+            file.seek(SeekFrom::Start(verified_end))?;
+            let ours = file.read_exact(&mut head).is_ok() && &head == b"From ";
+            note = Some(if ours {
+                fault::step("mbox: truncate an unconfirmed append");
+                file.set_len(verified_end)?;
+                file.sync_all()?;
+                format!(
+                    "removed {} octet(s) of unconfirmed messages from the end of {} (left by an interrupted \
+                     run); they will be fetched again",
+                    len - verified_end,
+                    self.path.display()
+                )
+            } else {
+                format!(
+                    "{} changed since an interrupted run; that run's last messages will be fetched again",
+                    self.path.display()
+                )
+            });
         }
         state.set_pending(Vec::new());
+        state.set_appending(None);
         state.save()?;
         Ok(note)
     }
 
-    /// Starts a message.
-    pub(crate) fn begin(&mut self) {
-        self.buf.clear();
-        self.started = true;
-    }
-
-    /// Adds message data (held in memory until the message's group is appended).
+    /// Starts a message. The first one of a group records in `state` where the group starts.
     ///
     /// # Errors
-    /// No message was started.
-    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if !self.started {
-            return Err(io::Error::other("no message started"));
+    /// The file cannot be opened or written, or the state cannot be saved.
+    pub(crate) fn begin(&mut self, state: &mut State) -> io::Result<()> {
+        if self.current.is_some() {
+            self.discard()?;
         }
-        self.buf.extend_from_slice(data);
+        if self.group_start.is_none() {
+            self.file()?;
+            self.end_previous_message()?;
+            state.set_appending(Some(self.end));
+            state.save()?;
+            self.group_start = Some(self.end);
+        }
+        self.current = Some(Entry {
+            offset: self.end + self.out.len() as u64,
+            header: Some(Vec::new()),
+            quoter: Quoter::default(),
+            hasher: Sha256::new(),
+            len: 0,
+        });
         Ok(())
     }
 
-    /// Completes the current message: formats it and queues it for the next group append, which happens
-    /// here once the group holds [`GROUP_BYTES`], or at [`Mbox::sync`].
+    /// Makes sure the file ends with a line break and an empty line, so the next `From ` line starts a message.
+    fn end_previous_message(&mut self) -> io::Result<()> {
+        let end = self.end;
+        let file = self.file()?;
+        let mut tail = [0u8; 2];
+        let have = end.min(2) as usize;
+        file.read_exact_at(&mut tail[..have], end - have as u64)?;
+        let padding: &[u8] = match &tail[..have] {
+            [] | [b'\n', b'\n'] => b"",
+            [b'\n'] | [_, b'\n'] => b"\n",
+            _ => b"\n\n",
+        };
+        if !padding.is_empty() {
+            fault::step("mbox: end the last message with an empty line");
+            file.write_all(padding)?;
+            self.end += padding.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Adds message data.
     ///
     /// # Errors
-    /// No message was started, or a group append failed.
+    /// No message was started, or a write failed.
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let entry = self
+            .current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no message started"))?;
+        let mut sink = EntrySink {
+            out: &mut self.out,
+            hasher: &mut entry.hasher,
+            len: &mut entry.len,
+        };
+        match &mut entry.header {
+            Some(header) => {
+                header.extend_from_slice(data);
+                if header_complete(header) || header.len() > MAX_HEADER {
+                    let header = entry.header.take().unwrap_or_default();
+                    write_from_line(&mut sink, &header)?;
+                    entry.quoter.push(&header, &mut sink)?;
+                }
+            }
+            None => entry.quoter.push(data, &mut sink)?,
+        }
+        self.spill()
+    }
+
+    /// Writes the buffered output to the file once there is enough of it.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.out.len() >= WRITE_BUFFER {
+            self.flush_out()?;
+        }
+        Ok(())
+    }
+
+    fn flush_out(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let file = self.file()?;
+        fault::step("mbox: write entries");
+        file.write_all(&out)?;
+        self.end += out.len() as u64;
+        self.out = out;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// Completes the current message. It is stored durably when its group is confirmed: here, once the group
+    /// holds [`GROUP_BYTES`], or at [`Mbox::sync`].
+    ///
+    /// # Errors
+    /// No message was started, or a write or the group's confirmation failed.
     pub(crate) fn finish(
         &mut self,
         token: u64,
         key: Option<&str>,
+        sizes: Sizes,
         state: &mut State,
     ) -> io::Result<()> {
-        if !std::mem::take(&mut self.started) {
-            return Err(io::Error::other("no message started"));
+        let mut entry = self
+            .current
+            .take()
+            .ok_or_else(|| io::Error::other("no message started"))?;
+        let mut sink = EntrySink {
+            out: &mut self.out,
+            hasher: &mut entry.hasher,
+            len: &mut entry.len,
+        };
+        if let Some(header) = entry.header.take() {
+            write_from_line(&mut sink, &header)?;
+            entry.quoter.push(&header, &mut sink)?;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let entry = mboxrd_entry(&self.buf, now);
-        self.buf = Vec::new();
+        entry.quoter.finish(&mut sink)?;
         self.queued.push(Queued {
             token,
-            len: entry.len() as u64,
-            digest: digest_hex(&entry),
-            key: key.map(str::to_owned),
+            pending: Pending {
+                offset: entry.offset,
+                len: entry.len,
+                digest: hex(&entry.hasher.finalize()),
+                key: key.map(str::to_owned),
+                sizes: Some(sizes),
+            },
         });
-        self.group.extend_from_slice(&entry);
-        if self.group.len() >= GROUP_BYTES {
-            self.append_group(state)?;
+        self.spill()?;
+        let start = self.group_start.unwrap_or(self.end);
+        if self.end + self.out.len() as u64 - start >= GROUP_BYTES {
+            self.confirm_group(state)?;
         }
         Ok(())
     }
 
-    /// Appends the queued messages durably and records them in `state`; returns the tokens of every message
+    /// Confirms the group written so far and records it in `state`; returns the tokens of every message
     /// stored since the last call.
     ///
     /// # Errors
     /// A write or fsync failed.
     pub(crate) fn sync(&mut self, state: &mut State) -> io::Result<Vec<u64>> {
-        self.append_group(state)?;
+        if self.current.is_some() {
+            self.discard()?;
+        }
+        self.confirm_group(state)?;
         Ok(std::mem::take(&mut self.committed))
     }
 
-    /// The append itself, in the order the module documentation gives.
-    fn append_group(&mut self, state: &mut State) -> io::Result<()> {
-        if self.queued.is_empty() {
+    /// The confirmation, in the order the module documentation gives.
+    fn confirm_group(&mut self, state: &mut State) -> io::Result<()> {
+        if self.group_start.is_none() {
             return Ok(());
         }
-        let group = std::mem::take(&mut self.group);
+        self.flush_out()?;
         let queued = std::mem::take(&mut self.queued);
-        let mut file = OpenOptions::new().append(true).open(&self.path)?;
-        let mut offset = file.metadata()?.len();
-        let pending = queued
-            .iter()
-            .map(|q| {
-                let p = Pending {
-                    offset,
-                    len: q.len,
-                    digest: q.digest.clone(),
-                    key: q.key.clone(),
-                };
-                offset += q.len;
-                p
-            })
-            .collect();
-        state.set_pending(pending);
+        state.set_pending(queued.iter().map(|q| q.pending.clone()).collect());
         state.save()?;
-        fault::step("mbox: append the entries");
-        file.write_all(&group)?;
-        fault::step("mbox: fsync the mbox");
-        file.sync_data()?;
+        if let Some(file) = &self.file {
+            fault::step("mbox: fsync the mbox");
+            file.sync_data()?;
+        }
         for q in &queued {
-            if let Some(key) = &q.key {
-                state.insert(key);
+            if let Some(key) = &q.pending.key {
+                state.insert(key, q.pending.sizes);
             }
         }
         state.set_pending(Vec::new());
+        state.set_appending(None);
         state.save()?;
+        self.group_start = None;
         self.committed.extend(queued.iter().map(|q| q.token));
         Ok(())
     }
 
-    /// Drops the message being collected (complete messages stay queued).
-    pub(crate) fn discard(&mut self) {
-        self.buf = Vec::new();
-        self.started = false;
+    /// Drops the message being written: what of it reached the file is truncated away.
+    ///
+    /// # Errors
+    /// The truncation failed.
+    pub(crate) fn discard(&mut self) -> io::Result<()> {
+        let Some(entry) = self.current.take() else {
+            return Ok(());
+        };
+        if entry.offset >= self.end {
+            self.out.truncate((entry.offset - self.end) as usize);
+            return Ok(());
+        }
+        self.out.clear();
+        let file = self.file()?;
+        fault::step("mbox: truncate an incomplete message");
+        file.set_len(entry.offset)?;
+        self.end = entry.offset;
+        Ok(())
     }
 }
 
-/// Formats one mboxrd entry: the `From ` line, the message with LF line endings and `>*From ` lines quoted, a
-/// final line break, and the empty separator line.
-pub(crate) fn mboxrd_entry(message: &[u8], unix_time: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 40 + 80);
-    out.extend_from_slice(b"From ");
-    out.extend_from_slice(envelope_sender(message).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(asctime(unix_time).as_bytes());
-    out.push(b'\n');
-    let mut lines = message.split(|&b| b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() && lines.peek().is_none() {
-            break; // the message ended with a line break
-        }
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let unquoted = &line[line.iter().take_while(|&&b| b == b'>').count()..];
-        if unquoted.starts_with(b"From ") {
-            out.push(b'>');
-        }
-        out.extend_from_slice(line);
-        out.push(b'\n');
+/// Where entry octets go: the output buffer, the entry's hash and its length.
+struct EntrySink<'a> {
+    out: &'a mut Vec<u8>,
+    hasher: &'a mut Sha256,
+    len: &'a mut u64,
+}
+
+impl Write for EntrySink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.extend_from_slice(buf);
+        self.hasher.update(buf);
+        *self.len += buf.len() as u64;
+        Ok(buf.len())
     }
-    out.push(b'\n');
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the header (the start of a message) has ended: an empty line was seen.
+fn header_complete(data: &[u8]) -> bool {
+    data.starts_with(b"\r\n")
+        || data.starts_with(b"\n")
+        || data.windows(2).any(|w| w == b"\n\n")
+        || data.windows(3).any(|w| w == b"\n\r\n")
+}
+
+/// `From SENDER DATE` for a message whose header (or start) is `header`.
+fn write_from_line(out: &mut impl Write, header: &[u8]) -> io::Result<()> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    from_line(out, header, now)
+}
+
+fn from_line(out: &mut impl Write, header: &[u8], unix_time: u64) -> io::Result<()> {
+    writeln!(
+        out,
+        "From {} {}",
+        envelope_sender(header),
+        asctime(unix_time)
+    )
+}
+
+const FROM: &[u8] = b"From ";
+
+/// Turns a message into the body of an mboxrd entry as it streams by, in constant memory: CRLF becomes LF, lines
+/// matching `>*From ` get one more `>`, and [`Quoter::finish`] ends the last line and adds the separator line.
+#[derive(Debug)]
+struct Quoter {
+    /// At the start of a line, matching `>*From `.
+    line_start: bool,
+    /// `>` seen at the start of the line, not written yet.
+    quotes: u64,
+    /// Octets of `From ` matched after them, not written yet.
+    matched: usize,
+    /// A CR not written yet: dropped if LF follows.
+    cr: bool,
+}
+
+impl Default for Quoter {
+    fn default() -> Self {
+        Self {
+            line_start: true,
+            quotes: 0,
+            matched: 0,
+            cr: false,
+        }
+    }
+}
+
+impl Quoter {
+    fn push(&mut self, mut data: &[u8], out: &mut impl Write) -> io::Result<()> {
+        while let Some(&first) = data.first() {
+            if self.cr {
+                self.cr = false;
+                if first != b'\n' {
+                    out.write_all(b"\r")?;
+                }
+            }
+            if self.line_start {
+                if self.matched == 0 && first == b'>' {
+                    self.quotes += 1;
+                    data = &data[1..];
+                    continue;
+                }
+                if first == FROM[self.matched] {
+                    self.matched += 1;
+                    data = &data[1..];
+                    if self.matched == FROM.len() {
+                        out.write_all(b">")?;
+                        self.flush_prefix(out)?;
+                        self.line_start = false;
+                    }
+                    continue;
+                }
+                self.flush_prefix(out)?;
+                self.line_start = false;
+            }
+            match data.iter().position(|&b| b == b'\n' || b == b'\r') {
+                None => {
+                    out.write_all(data)?;
+                    data = &[];
+                }
+                Some(i) => {
+                    out.write_all(&data[..i])?;
+                    if data[i] == b'\n' {
+                        out.write_all(b"\n")?;
+                        self.line_start = true;
+                    } else {
+                        self.cr = true;
+                    }
+                    data = &data[i + 1..];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the held `>`s and the part of `From ` matched.
+    fn flush_prefix(&mut self, out: &mut impl Write) -> io::Result<()> {
+        const QUOTES: [u8; 512] = [b'>'; 512];
+        while self.quotes > 0 {
+            let n = self.quotes.min(QUOTES.len() as u64);
+            out.write_all(&QUOTES[..n as usize])?;
+            self.quotes -= n;
+        }
+        out.write_all(&FROM[..self.matched])?;
+        self.matched = 0;
+        Ok(())
+    }
+
+    /// Ends the message: a final line break if it had none (a CR at its very end is dropped, as before an LF),
+    /// then the empty separator line.
+    fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.cr = false;
+        if !self.line_start || self.quotes > 0 || self.matched > 0 {
+            self.flush_prefix(out)?;
+            out.write_all(b"\n")?;
+        }
+        self.line_start = true;
+        out.write_all(b"\n")
+    }
+}
+
+/// Formats one whole mboxrd entry: the `From ` line, the message with LF line endings and `>*From ` lines
+/// quoted, a final line break, and the empty separator line.
+#[cfg(test)]
+pub(crate) fn mboxrd_entry(message: &[u8], unix_time: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    from_line(&mut out, message, unix_time).unwrap();
+    let mut quoter = Quoter::default();
+    quoter.push(message, &mut out).unwrap();
+    quoter.finish(&mut out).unwrap();
     out
 }
 
@@ -405,65 +698,180 @@ mod tests {
     }
 
     #[test]
-    fn torn_append_is_truncated_and_complete_ones_recovered() {
+    fn streaming_in_any_pieces_gives_the_same_entry() {
+        let msg: &[u8] = b"Return-Path: <a@b>\r\nSubject: x\r\n\r\nFrom here\r\n>>From there\r\n\r\nFro\r\nm\r\nFrom\rX\r\n>>>\r\nend\r";
+        let whole = {
+            let mut out = Vec::new();
+            let mut q = Quoter::default();
+            q.push(msg, &mut out).unwrap();
+            q.finish(&mut out).unwrap();
+            out
+        };
+        assert_eq!(
+            whole,
+            b"Return-Path: <a@b>\nSubject: x\n\n>From here\n>>>From there\n\nFro\nm\nFrom\rX\n>>>\nend\n\n"
+        );
+        for a in 0..=msg.len() {
+            for b in a..=msg.len() {
+                let mut out = Vec::new();
+                let mut q = Quoter::default();
+                for piece in [&msg[..a], &msg[a..b], &msg[b..]] {
+                    q.push(piece, &mut out).unwrap();
+                }
+                q.finish(&mut out).unwrap();
+                assert_eq!(out, whole, "split at {a} and {b}");
+            }
+        }
+    }
+
+    fn read_state(path: &Path) -> State {
+        State::load(path, "u@h").unwrap()
+    }
+
+    const SIZES: Sizes = Sizes {
+        listed: 10,
+        saved: 10,
+    };
+
+    #[test]
+    fn an_mbox_without_final_newline_gets_an_empty_line_before_the_first_entry() {
+        let dir = std::env::temp_dir().join(format!("pop3-fetch-mbox-pad-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for (old, padded) in [
+            (&b""[..], &b""[..]),
+            (
+                b"From x\n\nold body without final newline",
+                b"From x\n\nold body without final newline\n\n",
+            ),
+            (b"From x\n\nold body\n", b"From x\n\nold body\n\n"),
+            (b"From x\n\nold body\n\n", b"From x\n\nold body\n\n"),
+        ] {
+            let path = dir.join("mbox");
+            fs::write(&path, old).unwrap();
+            let state_path = dir.join("state");
+            remove(&state_path);
+            let mut state = read_state(&state_path);
+            let mut mbox = Mbox::new(&path).unwrap();
+            mbox.begin(&mut state).unwrap();
+            mbox.write(b"Subject: new\r\n\r\nnew body\r\n").unwrap();
+            mbox.finish(1, Some("k"), SIZES, &mut state).unwrap();
+            assert_eq!(mbox.sync(&mut state).unwrap(), vec![1]);
+            let text = fs::read(&path).unwrap();
+            assert!(
+                text.starts_with(padded),
+                "{:?}",
+                text.escape_ascii().to_string()
+            );
+            assert!(text[padded.len()..].starts_with(b"From MAILER-DAEMON "));
+            assert!(text.ends_with(b"\nSubject: new\n\nnew body\n\n"));
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_incomplete_message_is_truncated_away_and_nothing_is_created_before_a_message() {
+        let dir = std::env::temp_dir().join(format!("pop3-fetch-mbox-cut-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mbox");
+        remove(&path);
+        let state_path = dir.join("state");
+        remove(&state_path);
+        let mut state = read_state(&state_path);
+        let mut mbox = Mbox::new(&path).unwrap();
+        assert!(!path.exists());
+        mbox.begin(&mut state).unwrap();
+        mbox.write(b"Subject: one\r\n\r\nbody\r\n").unwrap();
+        mbox.finish(1, Some("k1"), SIZES, &mut state).unwrap();
+        mbox.begin(&mut state).unwrap();
+        // More than the write buffer, so part of it reaches the file before it is dropped.
+        mbox.write(b"Subject: two\r\n\r\n").unwrap();
+        mbox.write(&vec![b'x'; WRITE_BUFFER + 10]).unwrap();
+        assert!(fs::metadata(&path).unwrap().len() > WRITE_BUFFER as u64);
+        mbox.discard().unwrap();
+        assert_eq!(mbox.sync(&mut state).unwrap(), vec![1]);
+        assert!(
+            fs::read(&path)
+                .unwrap()
+                .ends_with(b"Subject: one\n\nbody\n\n")
+        );
+        assert!(state.contains("k1") && !state.contains("k2"));
+        assert_eq!(state.appending(), None);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unconfirmed_group_is_resolved_by_the_next_run() {
         let dir = std::env::temp_dir().join(format!("pop3-fetch-mbox-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("mbox");
         remove(&path);
         let state_path = dir.join("state");
         remove(&state_path);
-        let mut state = State::load(&state_path, "u@h").unwrap();
-        let mut mbox = Mbox::open(&path).unwrap();
-        mbox.begin();
+        let mut state = read_state(&state_path);
+        let mut mbox = Mbox::new(&path).unwrap();
+        mbox.begin(&mut state).unwrap();
         mbox.write(b"Subject: one\r\n\r\nbody\r\n").unwrap();
-        mbox.finish(1, Some("k1"), &mut state).unwrap();
-        assert!(!state.contains("k1"), "not before the group is appended");
+        mbox.finish(1, Some("k1"), SIZES, &mut state).unwrap();
+        assert!(!state.contains("k1"), "not before the group is confirmed");
         assert_eq!(mbox.sync(&mut state).unwrap(), vec![1]);
         assert!(state.contains("k1"));
         let good_len = fs::metadata(&path).unwrap().len();
 
-        // Simulate a crash in the middle of a group of two: the first complete, the second torn.
+        // A crash in the middle of a group of two: the first complete, the second torn.
         let two = mboxrd_entry(b"Subject: two\r\n\r\nbody two\r\n", 0);
         let three = mboxrd_entry(b"Subject: three\r\n\r\nbody three\r\n", 0);
-        let pending = |key2: &str, key3: &str| {
-            vec![
-                Pending {
-                    offset: good_len,
-                    len: two.len() as u64,
-                    digest: digest_hex(&two),
-                    key: Some(key2.into()),
-                },
-                Pending {
-                    offset: good_len + two.len() as u64,
-                    len: three.len() as u64,
-                    digest: digest_hex(&three),
-                    key: Some(key3.into()),
-                },
-            ]
-        };
-        state.set_pending(pending("k2", "k3"));
+        let pending = vec![
+            Pending {
+                offset: good_len,
+                len: two.len() as u64,
+                digest: digest_hex(&two),
+                key: Some("k2".into()),
+                sizes: Some(SIZES),
+            },
+            Pending {
+                offset: good_len + two.len() as u64,
+                len: three.len() as u64,
+                digest: digest_hex(&three),
+                key: Some("k3".into()),
+                sizes: Some(SIZES),
+            },
+        ];
+        state.set_appending(Some(good_len));
+        state.set_pending(pending.clone());
         state.save().unwrap();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&two).unwrap();
         f.write_all(&three[..three.len() / 2]).unwrap();
-        let note = mbox.recover(&mut state).unwrap();
-        assert!(note.unwrap().contains("incomplete"));
+        let note = Mbox::new(&path).unwrap().recover(&mut state).unwrap();
+        assert!(note.unwrap().contains("unconfirmed"));
         assert_eq!(
             fs::metadata(&path).unwrap().len(),
             good_len + two.len() as u64
         );
         assert!(state.contains("k2") && !state.contains("k3"));
-        assert!(state.pending().is_empty());
+        assert!(state.pending().is_empty() && state.appending().is_none());
+
+        // A crash after the group started, before any entry was confirmed: everything after the start goes.
+        state.set_appending(Some(good_len + two.len() as u64));
+        state.save().unwrap();
+        f.write_all(&three[..10]).unwrap();
+        let note = Mbox::new(&path).unwrap().recover(&mut state).unwrap();
+        assert!(note.unwrap().contains("unconfirmed"));
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            good_len + two.len() as u64
+        );
 
         // A crash after a complete append, before the state said so.
-        state.set_pending(pending("k2", "k3")[1..].to_vec());
+        state.set_appending(Some(good_len + two.len() as u64));
+        state.set_pending(pending[1..].to_vec());
+        state.save().unwrap();
         f.write_all(&three).unwrap();
-        assert_eq!(mbox.recover(&mut state).unwrap(), None);
+        assert_eq!(Mbox::new(&path).unwrap().recover(&mut state).unwrap(), None);
         assert!(state.contains("k3"));
-        // Reloading gives the same.
-        let reloaded = State::load(&state_path, "u@h").unwrap();
+        let reloaded = read_state(&state_path);
         assert!(reloaded.contains("k1") && reloaded.contains("k2") && reloaded.contains("k3"));
-        assert!(reloaded.pending().is_empty());
+        assert!(reloaded.pending().is_empty() && reloaded.appending().is_none());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,27 +1,36 @@
-//! The fetch state: which messages of one account are safely stored, so a later run fetches only new ones.
+//! The fetch state: which messages of one account are safely stored, so a later run fetches only new ones and
+//! deletes only what it holds.
 //!
 //! # File format
 //!
 //! A text file, replaced atomically (written to `NAME.tmp`, fsynced, renamed over `NAME`, directory fsynced):
 //!
 //! ```text
-//! pop3-fetch state 1
+//! pop3-fetch state 2
 //! account alice@mail.example.org
-//! pending 1234 567 9f86d081884c7d65 sample-7          (mbox only, while an append is in progress:
-//! pending 1801 120 0a1b2c3d4e5f60718 sample-8           one line per message appended in one go)
-//! seen sample-1
-//! seen sample-2
+//! appending 1234                                        (mbox only, while an append is in progress: where
+//! pending 1234 567 9f86d081884c7d65 600 600 sample-7      it started, and one line per message written but
+//! pending 1801 120 0a1b2c3d4e5f6071 98 98 sample-8        not yet confirmed)
+//! stored 600 600 sample-1
+//! stored 4120 4067 hdr 5d41402abc4b2a76b9719d911017c592
 //! ```
 //!
-//! Each `seen` line holds one message key (see [`crate::fetch`] for how keys are made from UIDL): a unique id
-//! as the server sent it (printable ASCII, so never a line break), or a synthetic key with a space in it
-//! (`<uid> #2` for the second message with a duplicated UID, `hdr <hash>` for a message without a UID), which no
-//! real UID can equal.
+//! Each `stored LISTED SAVED KEY` line holds one message key (see [`crate::fetch`] for how keys are made from
+//! UIDL) and two sizes: `LISTED`, what the server's LIST said when the message was fetched, and `SAVED`, the size
+//! of the copy stored, counted as the server counts (see [`Sizes`]). They differ only when the server sent
+//! something else than it announced; such a copy is never a reason to delete the message from the server. The
+//! key is the rest of the line: a unique id as the server sent it (printable ASCII, so never a line break), or a
+//! synthetic key with a space in it (`<uid> #2` for the second message with a duplicated UID, `hdr <hash>` for a
+//! message without a UID), which no real UID can equal.
+//!
+//! Version 1 files (`pop3-fetch state 1`, `seen KEY` lines without sizes) are still read: their messages are not
+//! fetched again, but as nothing says what was stored, they are never deleted (a warning says so); such keys are
+//! written back as `stored - - KEY`.
 //!
 //! A file lock on `NAME.lock` (`flock`, released by the kernel however the process ends) keeps two runs for
 //! the same account from working at once.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -31,7 +40,38 @@ use sha2::{Digest, Sha256};
 
 use crate::fault;
 
-const MAGIC: &str = "pop3-fetch state 1";
+const MAGIC: &str = "pop3-fetch state 2";
+/// The format before sizes were recorded; still read.
+const MAGIC_V1: &str = "pop3-fetch state 1";
+
+/// What was known about a stored message when it was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    /// The size the server's LIST gave.
+    pub(crate) listed: u64,
+    /// The size of the copy stored, in the server's terms: the octets RETR delivered (CRLF line endings,
+    /// dot-unstuffed), not counting a final CRLF the server added to a message that ended without one.
+    pub(crate) saved: u64,
+}
+
+impl Sizes {
+    /// Whether the stored copy is what the server announced.
+    pub(crate) fn matched(self) -> bool {
+        self.listed == self.saved
+    }
+}
+
+/// What the state says about a message the server lists now with a given size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Not stored (or the key now names a message of another size: a reused UID): fetch it.
+    New,
+    /// Stored, and the server's message is the one stored: it may be deleted.
+    Stored,
+    /// Stored, but the copy differs from what the server lists, or an older version recorded it without its
+    /// size: not fetched again, and never deleted.
+    Kept,
+}
 
 /// One message of an mbox append that was started but not yet confirmed (see [`crate::mbox`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +84,8 @@ pub(crate) struct Pending {
     pub(crate) digest: String,
     /// The message key, if it has one.
     pub(crate) key: Option<String>,
+    /// The message's sizes (unknown in version 1 files).
+    pub(crate) sizes: Option<Sizes>,
 }
 
 /// The state of one account, in memory; [`State::save`] makes it durable.
@@ -51,27 +93,36 @@ pub(crate) struct Pending {
 pub(crate) struct State {
     path: PathBuf,
     account: String,
-    seen: BTreeSet<String>,
+    /// Stored keys; `None` for a key a version 1 file recorded without sizes.
+    seen: BTreeMap<String, Option<Sizes>>,
     pending: Vec<Pending>,
+    appending: Option<u64>,
     dirty: bool,
+    /// No state file existed when this was loaded.
+    new: bool,
 }
 
 impl State {
     /// Loads the state at `path`, or an empty one if there is none.
     ///
     /// # Errors
-    /// The file cannot be read, is not a state file, or belongs to another account.
+    /// The file cannot be read, is damaged or not a state file (`InvalidData`), or belongs to another account.
     pub(crate) fn load(path: &Path, account: &str) -> io::Result<Self> {
         let mut state = Self {
             path: path.to_owned(),
             account: account.to_owned(),
-            seen: BTreeSet::new(),
+            seen: BTreeMap::new(),
             pending: Vec::new(),
+            appending: None,
             dirty: false,
+            new: false,
         };
         let file = match File::open(path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(state),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                state.new = true;
+                return Ok(state);
+            }
             Err(e) => return Err(e),
         };
         let invalid = |what: String| {
@@ -81,22 +132,38 @@ impl State {
             )
         };
         let mut lines = BufReader::new(file).lines();
-        if lines.next().transpose()?.as_deref() != Some(MAGIC) {
-            return Err(invalid("not a pop3-fetch state file".to_owned()));
-        }
+        let version = match lines.next().transpose()?.as_deref() {
+            Some(MAGIC) => 2,
+            Some(MAGIC_V1) => 1,
+            None => return Err(invalid("the file is empty".to_owned())),
+            Some(_) => return Err(invalid("not a pop3-fetch state file".to_owned())),
+        };
         for line in lines {
             let line = line?;
-            if let Some(key) = line.strip_prefix("seen ") {
-                state.seen.insert(key.to_owned());
+            if let (Some(key), 1) = (line.strip_prefix("seen "), version) {
+                state.seen.insert(key.to_owned(), None);
+            } else if let Some(rest) = line.strip_prefix("stored ") {
+                let (sizes, key) =
+                    parse_stored(rest).ok_or_else(|| invalid(format!("bad line {line:?}")))?;
+                state.seen.insert(key.to_owned(), sizes);
             } else if let Some(owner) = line.strip_prefix("account ") {
                 if owner != account {
-                    return Err(invalid(format!(
-                        "this state belongs to account {owner}, not {account}; give another --state-file"
+                    // Not damage: the file is fine, it is someone else's.
+                    return Err(io::Error::other(format!(
+                        "{}: this state belongs to account {owner}, not {account}; give another --state-file",
+                        path.display()
                     )));
                 }
+            } else if let Some(offset) = line.strip_prefix("appending ") {
+                state.appending = Some(
+                    offset
+                        .parse()
+                        .map_err(|_| invalid(format!("bad line {line:?}")))?,
+                );
             } else if let Some(rest) = line.strip_prefix("pending ") {
                 state.pending.push(
-                    parse_pending(rest).ok_or_else(|| invalid(format!("bad line {line:?}")))?,
+                    parse_pending(rest, version)
+                        .ok_or_else(|| invalid(format!("bad line {line:?}")))?,
                 );
             } else if !line.is_empty() {
                 return Err(invalid(format!("unknown line {line:?}")));
@@ -105,21 +172,36 @@ impl State {
         Ok(state)
     }
 
-    /// Whether the message with this key is safely stored.
+    /// Whether a message with this key is recorded as stored.
     pub(crate) fn contains(&self, key: &str) -> bool {
-        self.seen.contains(key)
+        self.seen.contains_key(key)
+    }
+
+    /// What the state says about the message with this key that the server now lists with `listed` octets.
+    pub(crate) fn known(&self, key: &str, listed: u64) -> Known {
+        match self.seen.get(key) {
+            None => Known::New,
+            Some(None) => Known::Kept,
+            // The server now agrees with the stored copy.
+            Some(Some(sizes)) if sizes.saved == listed => Known::Stored,
+            // The same message as before, but the copy differs from it.
+            Some(Some(sizes)) if sizes.listed == listed => Known::Kept,
+            // Another message under a known key.
+            Some(Some(_)) => Known::New,
+        }
     }
 
     /// Records a message as safely stored (in memory until [`State::save`]).
-    pub(crate) fn insert(&mut self, key: &str) {
-        if self.seen.insert(key.to_owned()) {
+    pub(crate) fn insert(&mut self, key: &str, sizes: Option<Sizes>) {
+        if self.seen.get(key) != Some(&sizes) {
+            self.seen.insert(key.to_owned(), sizes);
             self.dirty = true;
         }
     }
 
     /// Forgets a key (the message is gone from the server).
     pub(crate) fn remove(&mut self, key: &str) {
-        if self.seen.remove(key) {
+        if self.seen.remove(key).is_some() {
             self.dirty = true;
         }
     }
@@ -127,8 +209,13 @@ impl State {
     /// Keeps only the keys `keep` says yes to.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let before = self.seen.len();
-        self.seen.retain(|key| keep(key));
+        self.seen.retain(|key, _| keep(key));
         self.dirty |= self.seen.len() != before;
+    }
+
+    /// How many keys were recorded without sizes (by a version 1 state file).
+    pub(crate) fn unsized_keys(&self) -> usize {
+        self.seen.values().filter(|s| s.is_none()).count()
     }
 
     /// How many keys are recorded.
@@ -150,6 +237,29 @@ impl State {
         }
     }
 
+    /// Whether no state file existed when this state was loaded.
+    pub(crate) fn is_new(&self) -> bool {
+        self.new
+    }
+
+    /// Whether something changed since the last [`State::save`] (or the load).
+    pub(crate) fn changed(&self) -> bool {
+        self.dirty
+    }
+
+    /// Where an unconfirmed mbox append started, if one is in progress.
+    pub(crate) fn appending(&self) -> Option<u64> {
+        self.appending
+    }
+
+    /// Records (or, with `None`, clears) where an mbox append starts.
+    pub(crate) fn set_appending(&mut self, offset: Option<u64>) {
+        if self.appending != offset {
+            self.appending = offset;
+            self.dirty = true;
+        }
+    }
+
     /// Writes the state if it changed: to `NAME.tmp`, fsync, rename over `NAME`, fsync the directory.
     ///
     /// # Errors
@@ -164,17 +274,24 @@ impl State {
         text.push_str("account ");
         text.push_str(&self.account);
         text.push('\n');
+        if let Some(offset) = self.appending {
+            text.push_str(&format!("appending {offset}\n"));
+        }
         for p in &self.pending {
             let key = p.key.as_deref().map_or_else(|| "-".to_owned(), encode_key);
+            let sizes = p
+                .sizes
+                .map_or_else(|| "- -".to_owned(), |s| format!("{} {}", s.listed, s.saved));
             text.push_str(&format!(
-                "pending {} {} {} {key}\n",
+                "pending {} {} {} {sizes} {key}\n",
                 p.offset, p.len, p.digest
             ));
         }
-        for key in &self.seen {
-            text.push_str("seen ");
-            text.push_str(key);
-            text.push('\n');
+        for (key, sizes) in &self.seen {
+            match sizes {
+                Some(s) => text.push_str(&format!("stored {} {} {key}\n", s.listed, s.saved)),
+                None => text.push_str(&format!("stored - - {key}\n")),
+            }
         }
         let tmp = with_suffix(&self.path, ".tmp");
         fault::step("state: write temporary file");
@@ -197,11 +314,35 @@ impl State {
     }
 }
 
-fn parse_pending(rest: &str) -> Option<Pending> {
+/// A `stored` line's sizes (`- -`: unknown, from a version 1 file) and key.
+fn parse_stored(rest: &str) -> Option<(Option<Sizes>, &str)> {
+    let mut fields = rest.splitn(3, ' ');
+    let sizes = match (fields.next()?, fields.next()?) {
+        ("-", "-") => None,
+        (listed, saved) => Some(Sizes {
+            listed: listed.parse().ok()?,
+            saved: saved.parse().ok()?,
+        }),
+    };
+    let key = fields.next().filter(|k| !k.is_empty())?;
+    Some((sizes, key))
+}
+
+fn parse_pending(rest: &str, version: u32) -> Option<Pending> {
     let mut fields = rest.split(' ');
     let offset = fields.next()?.parse().ok()?;
     let len = fields.next()?.parse().ok()?;
     let digest = fields.next()?.to_owned();
+    let sizes = match version {
+        1 => None,
+        _ => match (fields.next()?, fields.next()?) {
+            ("-", "-") => None,
+            (listed, saved) => Some(Sizes {
+                listed: listed.parse().ok()?,
+                saved: saved.parse().ok()?,
+            }),
+        },
+    };
     let key = match fields.next()? {
         "-" => None,
         encoded => Some(decode_key(encoded)?),
@@ -211,6 +352,7 @@ fn parse_pending(rest: &str) -> Option<Pending> {
         len,
         digest,
         key,
+        sizes,
     })
 }
 
@@ -322,29 +464,54 @@ mod tests {
         let path = dir.join("state");
         let mut state = State::load(&path, "u@h").unwrap();
         assert_eq!(state.len(), 0);
-        state.insert("a");
-        state.insert("b #2");
+        let exact = Sizes {
+            listed: 600,
+            saved: 600,
+        };
+        let short = Sizes {
+            listed: 600,
+            saved: 412,
+        };
+        state.insert("a", Some(exact));
+        state.insert("b #2", Some(short));
         state.set_pending(vec![
             Pending {
                 offset: 10,
                 len: 20,
                 digest: "abcd".into(),
                 key: Some("x y/z".into()),
+                sizes: Some(exact),
             },
             Pending {
                 offset: 30,
                 len: 5,
                 digest: "ef".into(),
                 key: None,
+                sizes: None,
             },
         ]);
         state.save().unwrap();
         let loaded = State::load(&path, "u@h").unwrap();
         assert!(loaded.contains("a") && loaded.contains("b #2"));
+        assert_eq!(loaded.known("a", 600), Known::Stored);
+        assert_eq!(loaded.known("a", 601), Known::New, "a reused UID");
+        assert_eq!(loaded.known("b #2", 600), Known::Kept, "the copy is short");
+        assert_eq!(
+            loaded.known("b #2", 412),
+            Known::Stored,
+            "the server now agrees"
+        );
+        assert_eq!(loaded.known("c", 600), Known::New);
+        assert_eq!(loaded.pending()[0].sizes, Some(exact));
         assert_eq!(loaded.pending()[0].key.as_deref(), Some("x y/z"));
         assert_eq!(loaded.pending()[1].key, None);
         assert_eq!(loaded.pending()[1].offset, 30);
-        assert!(State::load(&path, "other@h").is_err());
+        let other = State::load(&path, "other@h").unwrap_err();
+        assert_ne!(other.kind(), io::ErrorKind::InvalidData, "not damage");
+        assert!(
+            other.to_string().contains("belongs to account u@h"),
+            "{other}"
+        );
         let lock = RunLock::acquire(&path).unwrap();
         assert_eq!(
             RunLock::acquire(&path).unwrap_err().kind(),
@@ -352,6 +519,42 @@ mod tests {
         );
         drop(lock);
         RunLock::acquire(&path).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn version_1_keys_are_known_but_never_deletable_and_survive_a_save() {
+        let dir = std::env::temp_dir().join(format!("pop3-fetch-state-v1-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        fs::write(
+            &path,
+            "pop3-fetch state 1\naccount u@h\npending 0 10 ab x\nseen old-1\nseen hdr 0a1b\n",
+        )
+        .unwrap();
+        let mut state = State::load(&path, "u@h").unwrap();
+        assert_eq!(state.known("old-1", 600), Known::Kept);
+        assert_eq!(state.known("hdr 0a1b", 0), Known::Kept);
+        assert_eq!(state.pending()[0].sizes, None);
+        assert_eq!(state.unsized_keys(), 2);
+        state.insert(
+            "new-1",
+            Some(Sizes {
+                listed: 5,
+                saved: 5,
+            }),
+        );
+        state.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("pop3-fetch state 2\n"), "{text}");
+        assert!(text.contains("stored - - hdr 0a1b\n"), "{text}");
+        let reloaded = State::load(&path, "u@h").unwrap();
+        assert_eq!(reloaded.known("hdr 0a1b", 0), Known::Kept);
+        assert_eq!(reloaded.known("new-1", 5), Known::Stored);
+
+        fs::write(&path, "").unwrap();
+        let error = State::load(&path, "u@h").unwrap_err();
+        assert!(error.to_string().contains("is empty"), "{error}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

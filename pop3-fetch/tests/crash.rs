@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::hostile::{Hostile, LOG_TRUNCATED, SECOND, THIRD, log_server};
 use common::*;
 use pop3_memserver::{Mailbox, MemServer};
 
@@ -161,6 +162,110 @@ fn abort_at_every_step_mbox() {
 fn abort_at_every_step_mbox_delete() {
     let steps = abort_at_every_step(Store::Mbox, true, &mbox_mailbox());
     eprintln!("mbox, --delete: {steps} durability steps");
+}
+
+/// The arguments for a `--delete` run against the log server (message 1 is not what LIST says).
+fn lying_args(store: Store, dir: &TempDir, server: &Hostile) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--quiet",
+        "--delete",
+        "--plaintext",
+        "--allow-plaintext-credentials",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    match store {
+        Store::Maildir => args.extend([
+            "--maildir".into(),
+            dir.join("Maildir").display().to_string(),
+        ]),
+        Store::Mbox => args.extend(["--mbox".into(), dir.join("mbox").display().to_string()]),
+    }
+    args.push(server.url());
+    args
+}
+
+/// Runs normally until a run succeeds (a run that meets the size mismatch stops with exit code 2).
+fn run_until_done(args: &[String], what: &str) {
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..3 {
+        let out = run("demo", &argv);
+        if out.status.success() {
+            return;
+        }
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not what the server announced"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+    panic!("{what}: no run succeeded");
+}
+
+/// With a server whose message 1 is truncated by broken framing: aborts `--delete` runs at every durability
+/// step, in the run that meets the mismatch (`aborted_run` 1) or in the run after it (2). After each crash,
+/// normal runs finish the job, and then no connection has ever sent `DELE 1`, message 1 is still on the
+/// server, and the store holds each message exactly once (message 1 as received). Returns the steps seen.
+fn abort_at_every_step_after_a_size_mismatch(store: Store, aborted_run: u32) -> u64 {
+    let expected = sorted([LOG_TRUNCATED.to_vec(), SECOND.to_vec(), THIRD.to_vec()]);
+    for n in 1.. {
+        let what = format!("{store:?}, run {aborted_run}, step {n}");
+        let dir = TempDir::new(&format!("mismatch-{store:?}-{aborted_run}-{n}"));
+        let server = log_server();
+        let args = lying_args(store, &dir, &server);
+        if aborted_run == 2 {
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run("demo", &argv);
+            assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
+        }
+        let out = run_aborting(&args, n);
+        let finished = out.status.code().is_some();
+        if !finished {
+            assert!(
+                stderr(&out).contains(&format!("POP3_FETCH_ABORT_AT={n}")),
+                "{what}: {}",
+                stderr(&out)
+            );
+        }
+        run_until_done(&args, &what);
+        assert_eq!(stored(store, &dir), expected, "{what}");
+        assert_eq!(server.remaining(), ["u1"], "{what}");
+        let dele_1 = server
+            .commands()
+            .iter()
+            .flatten()
+            .any(|line| line == "DELE 1");
+        assert!(
+            !dele_1,
+            "{what}: message 1 was deleted: {:?}",
+            server.commands()
+        );
+        if store == Store::Maildir {
+            assert!(maildir_tmp(&dir.join("Maildir")).is_empty(), "{what}");
+        }
+        if finished {
+            assert!(n > 3, "{what}: only {n} steps: the hook does not work");
+            return n - 1;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn abort_at_every_step_after_a_size_mismatch_maildir() {
+    for run in [1, 2] {
+        let steps = abort_at_every_step_after_a_size_mismatch(Store::Maildir, run);
+        eprintln!("maildir, size mismatch, run {run}: {steps} durability steps");
+    }
+}
+
+#[test]
+fn abort_at_every_step_after_a_size_mismatch_mbox() {
+    for run in [1, 2] {
+        let steps = abort_at_every_step_after_a_size_mismatch(Store::Mbox, run);
+        eprintln!("mbox, size mismatch, run {run}: {steps} durability steps");
+    }
 }
 
 /// A small deterministic generator for kill times (the seed is printed, so a failure can be replayed).

@@ -169,6 +169,84 @@ fn dovecot_wrong_password_exits_3() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("[AUTH]"), "{}", stderr(&out));
     assert!(maildir_messages(&maildir).is_empty());
+    // Nothing is created before there is a message to write: no Maildir, no lock file, no state file.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn dovecot_pop_on_the_pop3s_port_suggests_pops() {
+    let dovecot = Dovecot::shared();
+    let user = dovecot.user("popspop", &sample_messages()[..1]);
+    let dir = TempDir::new("dovecot-pop-on-pops");
+    let url = format!("pop://{}@127.0.0.1:{}", user.name, dovecot.pop3s_port());
+    let args = maildir_args(dovecot, &dir.join("Maildir"), &url, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let out = run(&user.password, &args);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "sent no POP3 greeting but answers a TLS handshake: it is a POP3S port (implicit TLS). Use \
+             pops://{}@127.0.0.1:{} instead of pop://",
+            user.name,
+            dovecot.pop3s_port()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // Well before the 60-second read limit.
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn dovecot_starttls_if_available_uses_stls_and_a_damaged_state_is_rebuilt() {
+    let dovecot = Dovecot::shared();
+    let messages = sample_messages();
+    let user = dovecot.user("opportunistic", &messages);
+    let dir = TempDir::new("dovecot-opportunistic");
+    let maildir = dir.join("Maildir");
+    let args = maildir_args(
+        dovecot,
+        &maildir,
+        &pop_url(dovecot, &user, ""),
+        &["--starttls-if-available"],
+    );
+    let out = ok(&user.password, &args);
+    assert!(out.contains("(STLS), certificate verified"), "{out}");
+    assert_eq!(maildir_messages(&maildir), as_retrieved(&messages));
+
+    let state = maildir.join(format!(".pop3-fetch-state.{}@127.0.0.1", user.name));
+    fs::write(&state, b"").unwrap();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&user.password, &argv);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the file is empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("To go on, move it away"),
+        "{}",
+        stderr(&out)
+    );
+    fs::rename(&state, maildir.join("old-state")).unwrap();
+    let out = ok(&user.password, &args);
+    assert!(
+        out.contains("There was no state file: rebuilt it from")
+            && out.contains("6 message(s) of this account were found")
+            && out.contains("0 new"),
+        "{out}"
+    );
+    // The sizes recovered from the files match Dovecot's (the message without a final newline included), so
+    // --delete may delete all of them.
+    let mut delete = args.clone();
+    delete.insert(0, "--delete".to_owned());
+    let out = ok(&user.password, &delete);
+    assert!(out.contains("deleted 6"), "{out}");
+    assert_eq!(server_count(&user), 0);
+    assert_eq!(maildir_messages(&maildir), as_retrieved(&messages));
 }
 
 #[test]
@@ -185,8 +263,14 @@ fn dovecot_mbox() {
         dovecot.ca_path().display().to_string(),
         pop_url(dovecot, &user, ""),
     ];
+    // An existing mbox whose last line has no line break: the first new message must not merge into it.
+    let old = b"From old@example.org Thu Jan  1 00:00:00 1970\nSubject: old\n\nold body without final newline";
+    fs::write(&mbox, old).unwrap();
     ok(&user.password, &args);
-    assert_eq!(mbox_messages(&mbox), as_retrieved(&messages));
+    let mut expected = messages.clone();
+    expected.push(b"Subject: old\r\n\r\nold body without final newline\r\n".to_vec());
+    assert_eq!(mbox_messages(&mbox), as_retrieved(&expected));
+    assert!(fs::read(&mbox).unwrap()[old.len()..].starts_with(b"\n\nFrom "));
     let out = ok(&user.password, &args);
     assert!(out.contains("0 new"), "{out}");
 }

@@ -367,6 +367,7 @@ fn stls_required_but_not_offered_exits_2() {
         "demo",
         &[
             "--starttls-if-available",
+            "--allow-plaintext-credentials",
             "--maildir",
             maildir.to_str().unwrap(),
             &url(&server),
@@ -374,6 +375,45 @@ fn stls_required_but_not_offered_exits_2() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("in clear"), "{}", stderr(&out));
+}
+
+#[test]
+fn starttls_if_available_alone_never_sends_the_password_in_clear() {
+    let dir = TempDir::new("opportunistic");
+    let server = ScriptedServer::start(
+        Script::new()
+            .server("+OK hello\r\n")
+            .client("CAPA")
+            .server("+OK\r\nUSER\r\nUIDL\r\n.\r\n")
+            .client("QUIT")
+            .server("+OK bye\r\n")
+            .close(),
+    )
+    .unwrap();
+    let maildir = dir.join("Maildir");
+    let out = run(
+        "demo",
+        &[
+            "--starttls-if-available",
+            "--maildir",
+            maildir.to_str().unwrap(),
+            &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "does not offer STLS (or refused it), so the connection is not encrypted, and \
+             --starttls-if-available alone does not send a password in clear: add \
+             --allow-plaintext-credentials"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Only CAPA went out: no USER, no PASS; and nothing was created.
+    let sent = String::from_utf8_lossy(&server.client_bytes()).into_owned();
+    assert!(!sent.contains("USER") && !sent.contains("PASS"), "{sent}");
+    assert!(!maildir.exists());
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //!   implicit TLS, pipelining).
 //! * [`ScriptedServer`] — replays a fixed [`Script`] of bytes, stalls, closes
 //!   and resets, for tests of how a client copes with broken or hostile
-//!   servers, and records everything the client sent.
+//!   servers, and records everything the client sent. Its [`Step::Serve`]
+//!   step hands every later client line to a [`Responder`]'s handler, for a
+//!   hostile server that must follow whatever the client asks.
 //! * [`LatencyProxy`] — a TCP proxy that delays every chunk by a fixed time,
 //!   so pipelining and round-trip behaviour can be measured on loopback.
 //! * [`tls`] — throw-away certificate authorities and good and bad server
@@ -28,5 +30,5 @@ pub mod tls;
 
 pub use mailbox::{Mailbox, Message};
 pub use proxy::LatencyProxy;
-pub use scripted::{Script, ScriptedServer, Step};
+pub use scripted::{Answer, LineHandler, Responder, Script, ScriptedServer, Step};
 pub use server::{MemServer, ServerConfig, Stats};

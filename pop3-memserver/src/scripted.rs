@@ -48,6 +48,44 @@ pub enum Step {
     /// Keep the connection open and idle until the client closes it or the
     /// server is dropped. The script counts as finished once reached.
     StallForever,
+    /// From here on, answer each line the client sends with what a fresh
+    /// [`Responder`] handler returns, until the client closes the connection
+    /// or the handler answers [`Answer::SendThenClose`]. For hostile servers
+    /// that must follow whatever the client asks, such as one that lies about
+    /// a message on every run of a fetcher.
+    Serve(Responder),
+}
+
+/// What a [`LineHandler`] does with one client line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Send these bytes and read the next line.
+    Send(Vec<u8>),
+    /// Send these bytes (maybe none), then close the connection (the client
+    /// sees EOF, possibly in the middle of a response).
+    SendThenClose(Vec<u8>),
+}
+
+/// A line handler made fresh for each connection: it gets every client line
+/// (its terminator removed) and says what to answer.
+pub type LineHandler = Box<dyn FnMut(&[u8]) -> Answer + Send>;
+
+/// Makes a [`LineHandler`] for each connection that reaches [`Step::Serve`];
+/// state shared between connections (a mailbox) lives in what it captures.
+#[derive(Clone)]
+pub struct Responder(Arc<dyn Fn() -> LineHandler + Send + Sync>);
+
+impl Responder {
+    /// A responder that calls `new_handler` once per connection.
+    pub fn new(new_handler: impl Fn() -> LineHandler + Send + Sync + 'static) -> Self {
+        Self(Arc::new(new_handler))
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
 }
 
 /// A builder that makes scripts read like a transcript.
@@ -134,6 +172,12 @@ impl Script {
     #[must_use]
     pub fn reset(self) -> Self {
         self.step(Step::Reset)
+    }
+
+    /// [`Step::Serve`]: from here on, `new_handler()` answers every line.
+    #[must_use]
+    pub fn serve(self, new_handler: impl Fn() -> LineHandler + Send + Sync + 'static) -> Self {
+        self.step(Step::Serve(Responder::new(new_handler)))
     }
 
     /// Appends any step.
@@ -377,6 +421,7 @@ impl ScriptConn {
                 }
                 Step::StartTls(config) => self.start_tls(config).map_err(|e| at(&e))?,
                 Step::StallForever => return Ok(End::Drain),
+                Step::Serve(responder) => return self.serve(responder).map_err(|e| at(&e)),
             }
         }
         Ok(End::Drain)
@@ -570,6 +615,30 @@ impl ScriptConn {
         Ok(())
     }
 
+    /// Answers client lines with a fresh handler until the client or the
+    /// handler ends the conversation.
+    fn serve(&mut self, responder: &Responder) -> io::Result<End> {
+        let mut handler = (responder.0)();
+        loop {
+            let line = match self.read_line() {
+                Ok(line) => line,
+                Err(_) if self.eof || self.guard.stopping() => return Ok(End::Closed),
+                Err(e) => return Err(e),
+            };
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match handler(line) {
+                Answer::Send(bytes) => self.send(&bytes)?,
+                Answer::SendThenClose(bytes) => {
+                    self.send(&bytes)?;
+                    self.drain_available();
+                    let _ = self.sock.shutdown(Shutdown::Both);
+                    return Ok(End::Closed);
+                }
+            }
+        }
+    }
+
     /// Records input that has already arrived, without waiting.
     fn drain_available(&mut self) {
         if self.sock.set_nonblocking(true).is_err() {
@@ -592,5 +661,6 @@ fn step_name(step: &Step) -> &'static str {
         Step::Stall(_) => "Stall",
         Step::StartTls(_) => "StartTls",
         Step::StallForever => "StallForever",
+        Step::Serve(_) => "Serve",
     }
 }

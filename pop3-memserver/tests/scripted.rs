@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, client_config, connect, tls_handshake};
 use pop3_memserver::tls::TestPki;
-use pop3_memserver::{Script, ScriptedServer, Step};
+use pop3_memserver::{Answer, Script, ScriptedServer, Step};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -242,4 +242,40 @@ fn scripted_stls_catches_plaintext_injection() {
     s.write_all(b"STLS\r\nCAPA\r\n").unwrap();
     let e = srv.wait_done(T).unwrap_err();
     assert!(e.contains("StartTls"), "{e}");
+}
+
+#[test]
+fn serve_answers_each_line_with_a_fresh_handler_per_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    let srv = ScriptedServer::start(Script::new().server("+OK hi\r\n").serve(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut lines = 0;
+        Box::new(move |line: &[u8]| {
+            lines += 1;
+            match line {
+                b"QUIT" => Answer::SendThenClose(b"+OK bye\r\n".to_vec()),
+                _ => Answer::Send(
+                    format!("+OK conn {n} line {lines} {}\r\n", line.escape_ascii()).into_bytes(),
+                ),
+            }
+        })
+    }))
+    .unwrap();
+    for n in 1..=2 {
+        let mut c = connect(srv.addr());
+        assert_eq!(c.line(), "+OK hi");
+        c.send(b"NOOP\r\nSTAT\n");
+        assert_eq!(c.line(), format!("+OK conn {n} line 1 NOOP"));
+        assert_eq!(c.line(), format!("+OK conn {n} line 2 STAT"));
+        c.send(b"QUIT\r\n");
+        assert_eq!(c.line(), "+OK bye");
+        let mut rest = Vec::new();
+        c.into_inner().read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+    srv.wait_done(T).unwrap();
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
 }

@@ -1,5 +1,8 @@
-//! Helpers shared by the end-to-end tests: run the real binary, read Maildirs and mboxes back.
+//! Helpers shared by the end-to-end tests: run the real binary, read Maildirs and mboxes back, and a hostile
+//! server ([`hostile`]).
 #![allow(dead_code, unreachable_pub)]
+
+pub mod hostile;
 
 use std::fs;
 use std::path::{Path, PathBuf};
