@@ -16,7 +16,8 @@
 //!
 //! [`scenarios`](mod@scenarios) holds the client adapters' shared integration tests, against this server
 //! and against scripted hostile servers: an adapter implements two traits and calls
-//! [`all_scenarios!`] once.
+//! [`all_scenarios!`] once. [`adapter`] is that adapter for every driver of `pop3-client`: a driver's test
+//! file only says how one of its calls runs to its result.
 //!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
@@ -49,6 +50,7 @@
 //! * A message without a final line ending is sent with CRLF appended, so RETR yields 2
 //!   octets more than LIST reported for it.
 
+pub mod adapter;
 mod jwt;
 mod messages;
 pub mod scenarios;
