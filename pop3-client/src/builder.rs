@@ -113,6 +113,15 @@ impl<D> Builder<D> {
         self
     }
 
+    /// Say UTF8 (RFC 6856) before logging in whenever the server offers it, so that messages and server text
+    /// arrive as sent: a server that offers UTF8 may otherwise replace a message with 8-bit headers by a
+    /// generated notice (Courier does). For fetchers that store messages as they are.
+    #[must_use]
+    pub fn utf8_when_offered(mut self) -> Self {
+        self.settings.utf8_when_offered = true;
+        self
+    }
+
     /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
     #[must_use]
     pub fn debug_level(mut self, level: u8) -> Self {

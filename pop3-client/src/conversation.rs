@@ -109,6 +109,7 @@ pub struct Conversation {
     timeouts: Timeouts,
     pub(crate) max_message_size: u64,
     pub(crate) max_listing_entries: u64,
+    pub(crate) utf8_when_offered: bool,
     tls_options: TlsOptions,
     tls_config: Option<Arc<ClientConfig>>,
     status: Status,
@@ -145,6 +146,7 @@ impl Conversation {
             timeouts: settings.timeouts,
             max_message_size: settings.max_message_size,
             max_listing_entries: settings.max_listing_entries,
+            utf8_when_offered: settings.utf8_when_offered,
             tls_options: settings.tls,
             tls_config,
             status: Status::Ready,
@@ -346,6 +348,13 @@ impl Conversation {
 
     /// Ends the call with a driver's failure (I/O, TLS, time); the session is closed for good.
     pub fn fail(&mut self, error: Error) -> Error {
+        // A read cut short by the whole-response limit is that limit's doing, not the per-read one's.
+        let error = match error {
+            Error::Timeout(_) if self.deadline.is_some_and(|end| Instant::now() >= end) => {
+                Error::Timeout("waiting for the server's response")
+            }
+            other => other,
+        };
         self.status = Status::Closed(error.ends_session().unwrap_or("the connection failed"));
         error
     }

@@ -226,15 +226,16 @@ impl<D: Driver> Session<D> {
         self.run(Single::new(command, op::Auth::default()))
     }
 
-    /// Logs in with the strongest method the server offers ([`op::choose_login`](crate::choose_login)), asking
-    /// CAPA first if the capabilities are not known. Never falls back to a weaker method after a failure. Returns
-    /// the method used.
+    /// Logs in with the strongest method the server offers ([`choose_login`](crate::choose_login)), asking CAPA
+    /// first if the capabilities are not known, and saying UTF8 first if [`Builder::utf8_when_offered`] asks for
+    /// it. Never falls back to a weaker method after a failure. Returns the method used.
     ///
     /// # Errors
     /// As the method chosen.
     pub fn login<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, LoginMethod> {
         let nonce = self.conversation.nonce().unwrap_or_default();
-        self.run(op::Login::new(user, password, nonce))
+        let utf8 = self.conversation.utf8_when_offered;
+        self.run(op::Login::new(user, password, nonce, utf8))
     }
 
     /// STAT (RFC 1939 §5).
@@ -362,9 +363,10 @@ impl<D: Driver> Session<D> {
         self.run(op::Quit::new())
     }
 
-    /// UTF8 (RFC 6856 §2): the server then sends messages and text as UTF-8, unchanged. A server that offers it
-    /// may otherwise replace a message with 8-bit headers by a notice (Courier does); a fetcher that stores
-    /// messages as sent should say UTF8 whenever [`Capabilities::utf8`] is set.
+    /// UTF8 (RFC 6856 §2), before logging in: the server then sends messages and text as UTF-8, unchanged. A
+    /// server that offers it may otherwise replace a message with 8-bit headers by a notice (Courier does); a
+    /// fetcher that stores messages as sent should say UTF8 whenever [`Capabilities::utf8`] is set, or let
+    /// [`Session::login`] do it ([`Builder::utf8_when_offered`]).
     ///
     /// # Errors
     /// `-ERR` or a session error.

@@ -81,6 +81,7 @@ pub struct Settings {
     pub(crate) config: Config,
     pub(crate) max_message_size: u64,
     pub(crate) max_listing_entries: u64,
+    pub(crate) utf8_when_offered: bool,
     pub(crate) trace: Trace,
 }
 
@@ -96,6 +97,7 @@ impl Settings {
             config: Config::default(),
             max_message_size: 256 * 1024 * 1024,
             max_listing_entries: 1_000_000,
+            utf8_when_offered: false,
             trace: Trace::default(),
         }
     }

@@ -74,21 +74,27 @@ pub(crate) struct Login<'c> {
     password: &'c str,
     /// A fresh nonce for SCRAM, made before the exchange since random bytes come from the TLS provider.
     nonce: Vec<u8>,
+    /// Whether to say UTF8 first when the server offers it.
+    utf8: bool,
     method: Option<LoginMethod>,
     /// The CAPA asked first, or the login's last command.
     waiting_for: Option<CommandId>,
+    /// The login's first command.
+    first_login: Option<CommandId>,
     details: Option<Vec<u8>>,
     refusal: Option<ServerError>,
 }
 
 impl<'c> Login<'c> {
-    pub(crate) fn new(user: &'c str, password: &'c str, nonce: Vec<u8>) -> Self {
+    pub(crate) fn new(user: &'c str, password: &'c str, nonce: Vec<u8>, utf8: bool) -> Self {
         Self {
             user,
             password,
             nonce,
+            utf8,
             method: None,
             waiting_for: None,
+            first_login: None,
             details: None,
             refusal: None,
         }
@@ -121,10 +127,24 @@ impl<'c> Login<'c> {
             // USER's refusal.
             LoginMethod::UserPass => vec![Command::User(user), Command::Pass(password)],
         };
+        // RFC 6856 allows UTF8 only before login. A refusal is not the login's failure: messages may then come
+        // down-converted, which a caller that checks sizes will see.
+        if self.utf8 && client.capabilities().is_some_and(|caps| caps.utf8()) {
+            client.send(Command::Utf8)?;
+        }
         for command in commands {
-            self.waiting_for = Some(client.send(command)?);
+            let id = client.send(command)?;
+            self.first_login.get_or_insert(id);
+            self.waiting_for = Some(id);
         }
         Ok(Flow::Continue)
+    }
+}
+
+impl Login<'_> {
+    /// Whether `id` is one of the login's own commands (sent after UTF8, if that was sent).
+    fn is_login_command(&self, id: CommandId) -> bool {
+        self.first_login.is_some_and(|first| id >= first)
     }
 }
 
@@ -141,8 +161,8 @@ impl Exchange for Login<'_> {
 
     fn on_event(&mut self, event: &Event<'_>) -> Flow {
         match event {
-            // A CAPA refused only means no capabilities.
-            Event::Err { reply, .. } if self.method.is_some() => {
+            // A CAPA refused only means no capabilities; a UTF8 refused, no UTF8.
+            Event::Err { id, reply } if self.method.is_some() && self.is_login_command(*id) => {
                 self.refusal.get_or_insert_with(|| {
                     let refusal = ServerError::from_reply(reply);
                     match &self.details {
