@@ -201,13 +201,6 @@ impl<S: SyncDriver> fmt::Debug for ClientSession<S> {
     }
 }
 
-impl<S: SyncDriver> ClientSession<S> {
-    /// The session under test, for what the scenarios' interface does not cover.
-    pub fn session(&mut self) -> &mut Session<S::Driver> {
-        &mut self.0
-    }
-}
-
 impl<S: SyncDriver> SessionUnderTest for ClientSession<S> {
     fn greeting(&self) -> Vec<u8> {
         self.0.greeting().to_vec()
