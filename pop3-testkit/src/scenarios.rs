@@ -10,8 +10,9 @@
 //! pop3_testkit::all_scenarios!(Blocking);
 //! ```
 //!
-//! An async adapter implements the same synchronous traits by running each `async fn` to completion (for
-//! example with `async_std::task::block_on`).
+//! Every driver of `pop3-client` shares one adapter, [`ClientAdapter`](crate::adapter::ClientAdapter): its test
+//! file only says, with [`SyncDriver`](crate::adapter::SyncDriver), how a call runs to its result (an async
+//! driver's with its runtime's `block_on`).
 //!
 //! Two kinds of scenarios:
 //!
