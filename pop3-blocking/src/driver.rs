@@ -1,14 +1,13 @@
 //! The blocking driver: the loop that moves bytes between the conversation and the connection, with socket time
 //! limits.
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use pop3_client::{Action, Connect, ConnectStream, Driver, Error, Operation, Result, Settings};
 
-use crate::transport::{CustomStream, Stream, Transport};
+use crate::transport::{Stream, Transport};
 
 /// The blocking driver: a connection over `std::net` (or a caller's `Read + Write`), TLS by rustls, and socket
 /// time limits. Sessions name it as [`Session`](crate::Session).
@@ -143,10 +142,11 @@ impl Connect for Blocking {
     }
 }
 
-/// Any `Read + Write` stream: a proxy tunnel, a Unix socket, a test pipe. Only the session's per-response limit
-/// applies to it (its own socket timeouts, if any, are the caller's).
-impl<S: Read + Write + Send + fmt::Debug + 'static> ConnectStream<S> for Blocking {
+/// A [`Stream`]: a [`TcpStream`] the caller opened (through a proxy, say), which gets the read and write limits,
+/// or any `Read + Write` wrapped in [`CustomStream`](crate::CustomStream) (a Unix socket, a test pipe), to which only the
+/// per-response limit applies.
+impl<S: Stream + 'static> ConnectStream<S> for Blocking {
     fn connect_stream(settings: Settings, stream: S) -> Result<crate::Session> {
-        Self::establish(settings, Box::new(CustomStream(stream)))
+        Self::establish(settings, Box::new(stream))
     }
 }

@@ -11,7 +11,11 @@ fn a_second_session_from_one_builder_resumes_tls() {
     let builder = Session::builder(dovecot.host())
         .port(dovecot.pop3s_port())
         .security(Security::Implicit)
-        .tls(TlsOptions::default().ca_pem(dovecot.ca_pem().as_bytes()).unwrap());
+        .tls(
+            TlsOptions::default()
+                .ca_pem(dovecot.ca_pem().as_bytes())
+                .unwrap(),
+        );
     let mut resumed = Vec::new();
     for _ in 0..3 {
         let mut session = builder.connect().expect("connect");
@@ -20,12 +24,20 @@ fn a_second_session_from_one_builder_resumes_tls() {
         resumed.push(session.tls_info().expect("TLS is up").resumed);
         session.quit().expect("QUIT");
     }
-    assert_eq!(resumed, [false, true, true], "only the first handshake is a full one");
+    assert_eq!(
+        resumed,
+        [false, true, true],
+        "only the first handshake is a full one"
+    );
 
     // A builder of its own shares nothing: a full handshake again.
     let other = Session::builder(dovecot.host())
         .port(dovecot.pop3s_port())
-        .tls(TlsOptions::default().ca_pem(dovecot.ca_pem().as_bytes()).unwrap())
+        .tls(
+            TlsOptions::default()
+                .ca_pem(dovecot.ca_pem().as_bytes())
+                .unwrap(),
+        )
         .connect()
         .expect("connect");
     assert!(!other.tls_info().expect("TLS is up").resumed);

@@ -7,6 +7,7 @@
 //!
 //! ```no_run
 //! use pop3_tokio::{Security, Session};
+//! use tokio::io::AsyncWriteExt as _;
 //!
 //! # async fn demo() -> Result<(), pop3_tokio::Error> {
 //! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect().await?;
@@ -15,6 +16,7 @@
 //! for msg in 1..=stat.count {
 //!     let mut file = tokio::fs::File::create(format!("{msg}.eml")).await?;
 //!     session.retr_to(msg, &mut file).await?; // streamed, constant memory
+//!     file.flush().await?; // a tokio file finishes its writes in the background
 //! }
 //! session.quit().await?;
 //! # Ok(())

@@ -1,7 +1,7 @@
 //! Python poplib's `__main__` on tokio: connect, log in, list, and print every message.
 //!
 //! ```text
-//! cargo run -p pop3-tokio --example poplib_main -- HOST USER PASSWORD [--port N]
+//! cargo run -p pop3-tokio --example poplib_main_tokio -- HOST USER PASSWORD [--port N]
 //!                                                  [--plaintext | --starttls] [--ca CA.pem] [--debug N]
 //! ```
 //!
@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo run -p pop3-memserver -- --port 1110
-//! cargo run -p pop3-tokio --example poplib_main -- 127.0.0.1 demo demo --port 1110 --plaintext
+//! cargo run -p pop3-tokio --example poplib_main_tokio -- 127.0.0.1 demo demo --port 1110 --plaintext
 //! ```
 #![forbid(unsafe_code)]
 
