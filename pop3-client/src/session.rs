@@ -170,7 +170,7 @@ impl<D: Driver> Session<D> {
     /// [`Error::TlsUnavailable`] on `-ERR` (the session stays in plaintext, usable if the caller decides so); TLS
     /// errors close the session.
     pub fn stls(&mut self) -> D::Call<'_, ()> {
-        self.run(op::StartTls::default())
+        self.run(op::StartTls::new())
     }
 
     /// USER (RFC 1939 §7).
@@ -261,7 +261,7 @@ impl<D: Driver> Session<D> {
     /// Message 0, `-ERR` (no such message), or a session error.
     pub fn list_one(&mut self, msg: u64) -> D::Call<'_, ScanListing> {
         let command = msg_num(msg).map(|msg| Command::List(Some(msg)));
-        self.run(Single::new(command, op::ListOne::default()))
+        self.run(Single::new(command, op::ListOne::new()))
     }
 
     /// UIDL (RFC 1939 §7): every message and its unique id.
@@ -279,7 +279,7 @@ impl<D: Driver> Session<D> {
     /// Message 0, `-ERR`, or a session error.
     pub fn uidl_one(&mut self, msg: u64) -> D::Call<'_, UniqueIdListing> {
         let command = msg_num(msg).map(|msg| Command::Uidl(Some(msg)));
-        self.run(Single::new(command, op::UidlOne::default()))
+        self.run(Single::new(command, op::UidlOne::new()))
     }
 
     /// RETR (RFC 1939 §5) into memory, up to [`Builder::max_message_size`].

@@ -2,6 +2,7 @@
 
 use pop3_proto::{Client, Command, CommandId, Event};
 
+use super::single::{Nothing, Single};
 use super::{Exchange, Flow};
 use crate::error::{Error, Result, ServerError, ServerRefusal};
 use crate::settings::Security;
@@ -96,38 +97,33 @@ impl Exchange for Greeting {
 }
 
 /// STLS asked for by the caller: upgrades to TLS, then asks CAPA again over it.
-#[derive(Default)]
-pub(crate) struct StartTls {
-    id: Option<CommandId>,
-    refusal: Option<ServerError>,
+pub(crate) struct StartTls(Single<'static, Nothing>);
+
+impl StartTls {
+    pub(crate) fn new() -> Self {
+        Self(Single::new(Ok(Command::Stls), Nothing))
+    }
 }
 
 impl Exchange for StartTls {
     type Output = ();
 
     fn start(&mut self, client: &mut Client) -> Result<Flow> {
-        self.id = Some(client.send(Command::Stls)?);
-        Ok(Flow::Continue)
+        self.0.start(client)
     }
 
     fn on_event(&mut self, event: &Event<'_>) -> Flow {
-        if event.id() != self.id {
-            return Flow::Continue;
-        }
-        match event {
-            Event::Err { reply, .. } => {
-                self.refusal = Some(ServerError::from_reply(reply));
-                Flow::Finished
-            }
-            // TLS and the CAPA over it follow; the call ends with that CAPA's answer.
-            _ => Flow::Continue,
+        match self.0.on_event(event) {
+            // On `+OK`, TLS and the CAPA over it follow; the call ends with that CAPA's answer.
+            Flow::Finished if matches!(event, Event::Done { .. }) => Flow::Continue,
+            flow => flow,
         }
     }
 
     fn finish(self) -> Result<()> {
-        match self.refusal {
-            Some(refusal) => Err(Error::TlsUnavailable(ServerRefusal::Refused(refusal))),
-            None => Ok(()),
-        }
+        self.0.finish().map_err(|error| match error {
+            Error::Server(refusal) => Error::TlsUnavailable(ServerRefusal::Refused(refusal)),
+            other => other,
+        })
     }
 }

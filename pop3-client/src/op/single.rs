@@ -106,35 +106,48 @@ impl Collect for Stat {
     }
 }
 
-/// `LIST n`'s one scan listing.
-#[derive(Default)]
-pub(crate) struct ListOne(Option<ScanListing>);
-
-impl Collect for ListOne {
-    type Output = ScanListing;
-    fn take(&mut self, event: &Event<'_>) -> Flow {
-        self.0 = self.0.or(listing::scan(event));
-        Flow::Continue
-    }
-    fn finish(self) -> Result<ScanListing> {
-        self.0.ok_or(Error::Closed(Some("no LIST answer")))
-    }
+/// The one entry of `LIST n` or `UIDL n`.
+pub(crate) struct One<T> {
+    entry: Option<T>,
+    of: fn(&Event<'_>) -> Option<T>,
+    missing: &'static str,
 }
 
-/// `UIDL n`'s one unique-id listing.
-#[derive(Default)]
-pub(crate) struct UidlOne(Option<UniqueIdListing>);
-
-impl Collect for UidlOne {
-    type Output = UniqueIdListing;
+impl<T: Send> Collect for One<T> {
+    type Output = T;
     fn take(&mut self, event: &Event<'_>) -> Flow {
-        if self.0.is_none() {
-            self.0 = listing::unique_id(event);
+        if self.entry.is_none() {
+            self.entry = (self.of)(event);
         }
         Flow::Continue
     }
-    fn finish(self) -> Result<UniqueIdListing> {
-        self.0.ok_or(Error::Closed(Some("no UIDL answer")))
+    fn finish(self) -> Result<T> {
+        self.entry.ok_or(Error::Closed(Some(self.missing)))
+    }
+}
+
+/// `LIST n`'s one scan listing.
+pub(crate) type ListOne = One<ScanListing>;
+/// `UIDL n`'s one unique-id listing.
+pub(crate) type UidlOne = One<UniqueIdListing>;
+
+impl ListOne {
+    pub(crate) fn new() -> Self {
+        Self {
+            entry: None,
+            of: listing::scan,
+            missing: "no LIST answer",
+        }
+    }
+}
+
+impl UidlOne {
+    pub(crate) fn new() -> Self {
+        Self {
+            entry: None,
+            of: listing::unique_id,
+            missing: "no UIDL answer",
+        }
     }
 }
 
