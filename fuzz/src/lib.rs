@@ -15,7 +15,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use md5::{Digest, Md5};
-use pop3_proto::{Command, Config, Error, LineEndings, Mechanism, MsgNum, State, stuff};
+use pop3_proto::{Command, CommandId, Config, Error, LineEndings, Mechanism, MsgNum, State, stuff};
 
 use driver::{Driver, Ev, Kind, Rest};
 use input::{
@@ -429,10 +429,10 @@ fn caught_early(whole: &Outcome, other: &Outcome) -> bool {
                     .get(rest.len())
                     .is_some_and(|next| match (last, next) {
                         (
-                            Ev::Body { id, data },
+                            Ev::Body { id, chunk: data },
                             Ev::Body {
                                 id: id2,
-                                data: data2,
+                                chunk: data2,
                             },
                         ) => id == id2 && data2.starts_with(data),
                         _ => last == next,
@@ -623,15 +623,22 @@ pub fn dot_roundtrip(data: &[u8]) {
         .events
         .iter()
         .filter_map(|e| match e {
-            Ev::Body { id: 2, data } => Some(data.clone()),
+            Ev::Body { id, chunk } if id.get() == 2 => Some(chunk.clone()),
             _ => None,
         })
         .flatten()
         .collect();
     assert_eq!(got, expected, "dot-stuffing did not round-trip");
-    assert!(d.events.contains(&Ev::Done { id: 2 }), "RETR not done");
     assert!(
-        d.events.contains(&Ev::Done { id: 3 }),
+        d.events.contains(&Ev::Done {
+            id: CommandId::new(2)
+        }),
+        "RETR not done"
+    );
+    assert!(
+        d.events.contains(&Ev::Done {
+            id: CommandId::new(3)
+        }),
         "NOOP after RETR not answered"
     );
 }
@@ -931,7 +938,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
                 r.extend_from_slice(format!("{m} {o}\r\n").as_bytes());
                 match (&mut ev, *m) {
                     (Some(e), 1..) => e.push(Ev::Scan {
-                        id: 0,
+                        id: CommandId::new(0),
                         msg: *m,
                         octets: *o,
                     }),
@@ -956,7 +963,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
                 }
                 match &mut ev {
                     Some(e) if *m >= 1 && valid_uid(trimmed) => e.push(Ev::UniqueId {
-                        id: 0,
+                        id: CommandId::new(0),
                         msg: *m,
                         uid: String::from_utf8_lossy(trimmed).into_owned(),
                     }),
@@ -982,7 +989,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
             Command::Stat,
             format!("+OK {c} {o}\r\n").into_bytes(),
             Some(vec![Ev::Stat {
-                id: 0,
+                id: CommandId::new(0),
                 count: *c,
                 octets: *o,
             }]),
@@ -992,7 +999,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
             format!("+OK {m} {o}\r\n").into_bytes(),
             (*m >= 1).then(|| {
                 vec![Ev::Scan {
-                    id: 0,
+                    id: CommandId::new(0),
                     msg: *m,
                     octets: *o,
                 }]
@@ -1009,7 +1016,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
             }
             let ev = (*m >= 1 && valid_uid(trimmed)).then(|| {
                 vec![Ev::UniqueId {
-                    id: 0,
+                    id: CommandId::new(0),
                     msg: *m,
                     uid: String::from_utf8_lossy(trimmed).into_owned(),
                 }]
@@ -1048,7 +1055,7 @@ fn listing_response(l: &Listing) -> (Command<'static>, Vec<u8>, Option<Vec<Ev>>)
     }
 }
 
-fn with_id(events: &[Ev], id: u64) -> Vec<Ev> {
+fn with_id(events: &[Ev], id: CommandId) -> Vec<Ev> {
     events
         .iter()
         .map(|e| match e.clone() {
@@ -1090,7 +1097,7 @@ pub fn listings(data: &[u8]) {
                     .filter(|e| matches!(e, Ev::Scan { .. }))
                     .count()
                     == v.len()
-                    && d.events[before..].contains(&Ev::Done { id: id.get() });
+                    && d.events[before..].contains(&Ev::Done { id });
                 driver::finding("listing-bare-lf-dot", !done_early, || {
                     "a LIST response ended at a `.` line with a bare LF in CRLF mode".into()
                 });
@@ -1127,7 +1134,7 @@ pub fn listings(data: &[u8]) {
                 );
             }
             (_, Some(expected)) => {
-                assert_eq!(got, with_id(&expected, id.get()), "listing misparsed");
+                assert_eq!(got, with_id(&expected, id), "listing misparsed");
                 assert!(d.error.is_none());
             }
             (_, None) => assert!(
@@ -1307,10 +1314,10 @@ pub fn sasl(data: &[u8]) {
         };
         d.feed(&line);
     }
-    let logged_in = d.events.iter().any(|e| *e == Ev::Done { id: id.get() })
+    let logged_in = d.events.contains(&Ev::Done { id })
         && d.events
             .iter()
-            .any(|e| matches!(e, Ev::Ok { id: i, .. } if *i == id.get()));
+            .any(|e| matches!(e, Ev::Ok { id: i, .. } if *i == id));
     if scram && logged_in {
         assert!(
             server.proof_delivered,

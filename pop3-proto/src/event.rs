@@ -12,6 +12,12 @@ use crate::sasl::SaslError;
 pub struct CommandId(pub(crate) u64);
 
 impl CommandId {
+    /// The id that the session's command number `n` (counting from 0) gets: ids are handed out in order, so
+    /// expected events can be written down before a session runs.
+    pub const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
     /// The id as a number, for logs.
     pub fn get(self) -> u64 {
         self.0

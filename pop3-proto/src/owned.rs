@@ -198,6 +198,16 @@ impl fmt::Debug for OwnedEvent {
 }
 
 impl OwnedEvent {
+    /// The command this event belongs to, as [`Event::id`].
+    pub fn id(&self) -> Option<CommandId> {
+        self.as_borrowed().id()
+    }
+
+    /// The command this event finishes, as [`Event::finishes`].
+    pub fn finishes(&self) -> Option<CommandId> {
+        self.as_borrowed().finishes()
+    }
+
     /// The borrowed form.
     pub fn as_borrowed(&self) -> Event<'_> {
         match self {

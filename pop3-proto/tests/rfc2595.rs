@@ -3,7 +3,7 @@
 mod support;
 
 use pop3_proto::{Capability, Client, Command, Config, Error, Output, SendError, State};
-use support::{Ev, done, err, ok, session};
+use support::{capabilities, done, err, ok, session};
 
 /// A client that wants TLS before credentials: the library's default.
 fn strict<'a>() -> support::Session<'a> {
@@ -59,10 +59,7 @@ fn stls_then_capa_again_over_tls() {
             ok(1, "Begin TLS negotiation now"),
             done(1),
             ok(2, "List of capabilities follows"),
-            Ev::Capabilities {
-                id: 2,
-                capabilities: after_tls.to_vec()
-            },
+            capabilities(2, after_tls.clone()),
             done(2),
         ]
     );

@@ -28,7 +28,10 @@ pub(crate) mod scram;
 
 use pop3_proto::{Capability, Client, Command, Config, Error, Escaped, Output, SendError, State};
 
-pub(crate) use events::{Bytes, Code, Ev, body, done, err, greeting, ok};
+pub(crate) use events::{
+    Code, Ev, body, capabilities, done, err, err_with, greeting, greeting_with, id, line, ok,
+    ok_with, scan, stat, uid,
+};
 
 enum Item {
     Server(Vec<u8>),
@@ -223,7 +226,7 @@ impl Run {
     pub(crate) fn of(&self, id: u64) -> Vec<Ev> {
         self.events
             .iter()
-            .filter(|e| e.id() == Some(id))
+            .filter(|e| e.id() == Some(events::id(id)))
             .cloned()
             .collect()
     }
@@ -233,7 +236,7 @@ impl Run {
         self.events
             .iter()
             .find_map(|e| match e {
-                Ev::Body { id: i, body } if *i == id => Some(&body.0[..]),
+                Ev::Body { id: i, chunk } if i.get() == id => Some(&chunk[..]),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no body for command {id} in {:#?}", self.events))
@@ -245,14 +248,14 @@ impl Run {
     }
 
     /// The capabilities that answered CAPA command `id`.
-    pub(crate) fn capabilities(&self, id: u64) -> &[Capability] {
+    pub(crate) fn capabilities(&self, id: u64) -> Vec<Capability> {
         self.events
             .iter()
             .find_map(|e| match e {
                 Ev::Capabilities {
                     id: i,
                     capabilities,
-                } if *i == id => Some(&capabilities[..]),
+                } if i.get() == id => Some(capabilities.iter().cloned().collect()),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no capabilities for command {id} in {:#?}", self.events))
@@ -429,7 +432,7 @@ impl<'a> Session<'a> {
                     transmits.push(transmit.redacted().to_string());
                     written = end;
                 }
-                Output::Event(event) => push_normalized(&mut events, event.into()),
+                Output::Event(event) => events::push_merged(&mut events, event.into_owned()),
                 // Bytes the server sent before waiting are read before anything else happens, even when the
                 // client is idle or about to start TLS: that is how unsolicited and injected bytes show.
                 Output::NeedInput | Output::Idle | Output::StartTls if fed < sent_by_server => {
@@ -487,23 +490,6 @@ impl<'a> Session<'a> {
             client,
         }
     }
-}
-
-fn push_normalized(events: &mut Vec<Ev>, event: Ev) {
-    if let (
-        Some(Ev::Body { id, body }),
-        Ev::Body {
-            id: next,
-            body: more,
-        },
-    ) = (events.last_mut(), &event)
-    {
-        if id == next {
-            body.0.extend_from_slice(&more.0);
-            return;
-        }
-    }
-    events.push(event);
 }
 
 fn note_state(states: &mut Vec<State>, state: State) {
