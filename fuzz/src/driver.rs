@@ -1055,7 +1055,7 @@ impl Driver {
                 self.login_ok = true;
             }
         }
-        if matches!(ev, Ev::Done { .. } | Ev::Err { .. }) {
+        if ev.finishes().is_some() {
             let done = self.in_flight.pop_front().expect("front exists");
             if done.kind == Kind::Stls && matches!(ev, Ev::Err { .. }) {
                 self.stls_waiting = false;

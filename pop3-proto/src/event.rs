@@ -3,7 +3,9 @@
 use core::fmt;
 
 use crate::capability::Capabilities;
+use crate::error::InvalidReply;
 use crate::escape::Escaped;
+use crate::output::Segment;
 use crate::response::Reply;
 use crate::sasl::SaslError;
 
@@ -51,12 +53,32 @@ pub enum Output<'a> {
 pub struct Transmit<'a> {
     pub(crate) bytes: &'a [u8],
     pub(crate) redact_from: Option<usize>,
+    /// The commands whose bytes these are, each with where its bytes end (counted from `offset`).
+    pub(crate) segments: &'a [Segment],
+    /// How many octets of the output buffer were written before these.
+    pub(crate) offset: usize,
 }
 
 impl<'a> Transmit<'a> {
     /// The bytes to write.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// The commands whose bytes (or unwritten rest of them) these are, oldest first. A command that answers SASL
+    /// challenges appears once per answer.
+    pub fn commands(&self) -> impl Iterator<Item = CommandId> + 'a {
+        self.segments.iter().map(|segment| segment.id)
+    }
+
+    /// The commands whose last byte lies within the first `n` of these bytes: writing `n` octets sends them
+    /// completely. For timing a command from its last byte written to its last event.
+    pub fn completed_by(&self, n: usize) -> impl Iterator<Item = CommandId> + 'a {
+        let end = self.offset + n.min(self.bytes.len());
+        self.segments
+            .iter()
+            .take_while(move |segment| segment.end <= end)
+            .map(|segment| segment.id)
     }
 
     /// Whether the bytes carry a credential (a password, an APOP digest, a SASL message).
@@ -105,7 +127,8 @@ impl fmt::Display for Redacted<'_> {
 
 /// Something the server said, attributed to the command it answers.
 ///
-/// Every command that reaches the server ends with exactly one [`Event::Err`] or [`Event::Done`]; commands still
+/// Every command that reaches the server ends with exactly one [`Event::Err`], [`Event::Invalid`] or
+/// [`Event::Done`]; commands still
 /// queued when the session closes (a refused greeting, an error, the connection's end) get neither, and the client
 /// reports [`Output::Closed`] or the error instead. A successful command first yields
 /// [`Event::Ok`] with the status line, then what its response carries ([`Event::Stat`], [`Event::Scan`],
@@ -198,6 +221,16 @@ pub enum Event<'a> {
         /// The decoded JSON the server sent.
         details: &'a [u8],
     },
+    /// The response to the command was well framed but wrong (a malformed STAT answer, a listing entry for another
+    /// message, out of order or beyond the maildrop). The command is over and failed; events it yielded before
+    /// belong to the invalid answer and must be dropped. The session goes on (see the [crate documentation](crate)
+    /// for which faults are confined to one command and which end the session).
+    Invalid {
+        /// The command.
+        id: CommandId,
+        /// What was wrong, with an escaped excerpt where the fault is in the text.
+        error: InvalidReply,
+    },
     /// The command completed successfully; nothing more will come for it.
     Done {
         /// The command.
@@ -220,14 +253,15 @@ impl Event<'_> {
             | Self::Body { id, .. }
             | Self::AuthCancelled { id, .. }
             | Self::AuthFailureDetails { id, .. }
+            | Self::Invalid { id, .. }
             | Self::Done { id } => Some(*id),
         }
     }
 
-    /// The command this event finishes: set for [`Event::Done`] and [`Event::Err`].
+    /// The command this event finishes: set for [`Event::Done`], [`Event::Err`] and [`Event::Invalid`].
     pub fn finishes(&self) -> Option<CommandId> {
         match self {
-            Self::Done { id } | Self::Err { id, .. } => Some(*id),
+            Self::Done { id } | Self::Err { id, .. } | Self::Invalid { id, .. } => Some(*id),
             _ => None,
         }
     }

@@ -11,15 +11,50 @@
 //!    changes nothing.
 //! 2. After any `send` or `handle_*`, call [`poll`](Client::poll) until it returns a resting output:
 //!    - [`Output::Transmit`]: write the bytes to the server.
-//!    - [`Output::Event`]: hand the event to the application. Each command ends with one [`Event::Done`] or
-//!      [`Event::Err`].
+//!    - [`Output::Event`]: hand the event to the application. Each command ends with one [`Event::Done`],
+//!      [`Event::Err`] or [`Event::Invalid`] ([`Event::finishes`] tells which events end a command).
 //!    - [`Output::NeedInput`]: read from the server and pass the bytes to [`handle_input`](Client::handle_input)
 //!      (or read straight into [`input_buffer`](Client::input_buffer) and [`commit_input`](Client::commit_input)),
 //!      or call [`handle_eof`](Client::handle_eof) when the connection closed.
 //!    - [`Output::StartTls`]: run the TLS handshake, then [`handle_tls_established`](Client::handle_tls_established).
 //!    - [`Output::Idle`]: everything sent has been answered.
 //!    - [`Output::Closed`]: the session is over.
-//! 3. An `Err` from `poll` means the server broke the protocol: the session is dead and says so on every call.
+//! 3. An `Err` from `poll` means the server broke the framing: the session is dead and says so on every call.
+//!
+//! # Faults: one command, or the whole session
+//!
+//! The client is strict about what the server says and tolerant where it can be, by one rule:
+//!
+//! - **A fault confined to one well-framed response fails that command only**, with [`Event::Invalid`] carrying an
+//!   [`InvalidReply`] (with an escaped excerpt of the offending text where there is one), and the session goes
+//!   on, since the start of the next response is known. These are: a STAT answer that is not `count octets`
+//!   (`+OK seven 1800`, `+OK 7`); a malformed entry in a LIST or UIDL listing that still ends with its
+//!   terminating dot (the rest of the listing is read to the dot and dropped); `LIST n` or `UIDL n` answered for
+//!   another message; a full LIST or UIDL whose entries do not rise strictly, or that name a message above the
+//!   highest number of the maildrop as STAT reported it earlier in the session (DELE does not renumber, so the
+//!   messages deleted before that STAT count too; after a raw command the count is no longer known). Events the
+//!   command yielded before its `Invalid` belong to the rejected answer: drop them.
+//! - **A fault that breaks framing ends the session**: `poll` returns an [`Error`], and every later call returns
+//!   it again. These are: a line over [`Config::max_line_len`] without its end, bytes after the `+OK` to STLS, data
+//!   while nothing was asked, a status line that is neither `+OK` nor `-ERR`, the connection closing in the middle
+//!   of a response, a multi-line answer where one line was due (its lines then answer nothing) and one line where a
+//!   listing was due (the next answers are read as the listing, which never ends properly), and an AUTH `+OK` the
+//!   server did not earn.
+//!
+//! A `-ERR` is neither: the server refused the command, as RFC 1939 allows, and [`Event::Err`] ends it.
+//!
+//! # STLS: nothing from cleartext frames encrypted bytes
+//!
+//! After [`handle_tls_established`](Client::handle_tls_established), whatever an attacker could have changed in
+//! clear is forgotten: the capabilities (RFC 2595 §4) and the line endings. [`Config::line_endings`] applies again,
+//! and in [`LineEndings::Detect`] mode the first encrypted status line decides: a CR stripped from the cleartext
+//! greeting cannot make the encrypted session run in LF-only framing, where a bare-LF `.` line inside a message
+//! would end it early. Bytes that arrive after the `+OK` to STLS and before the handshake are a fatal error.
+//!
+//! One thing is still taken from the cleartext greeting: the APOP timestamp. That is safe because it is only ever
+//! the challenge the client hashes its password with, and the digest then goes over the encrypted connection to
+//! the server that proved its identity in the handshake: an attacker who changed the timestamp sees no digest and
+//! can only make the login fail, which it could do anyway by closing the connection.
 //!
 //! A complete session against canned server bytes:
 //!
@@ -81,15 +116,21 @@
 extern crate alloc;
 
 mod apop;
+mod auth;
 mod capability;
 mod client;
 mod command;
 mod config;
 mod dot;
+mod encode;
 mod error;
 mod escape;
 mod event;
+mod numbering;
+mod output;
 mod owned;
+mod pipeline;
+mod receive;
 mod response;
 pub mod sasl;
 mod state;
@@ -99,7 +140,7 @@ pub use client::Client;
 pub use command::{Command, MsgNum};
 pub use config::{Config, LineEndings, Pipelining};
 pub use dot::stuff;
-pub use error::{ArgumentError, Error, Excerpt, SendError};
+pub use error::{ArgumentError, Error, Excerpt, InvalidReply, SendError};
 pub use escape::Escaped;
 pub use event::{CommandId, Event, Output, Transmit};
 pub use owned::{OwnedEvent, OwnedReply, OwnedResponseCode};

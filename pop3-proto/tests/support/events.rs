@@ -1,7 +1,9 @@
 //! Shorthands to write expected events. Events are kept as [`OwnedEvent`]s, so whole sessions can be compared;
 //! ids are written as the command's number in the session (its [`CommandId::new`]).
 
-use pop3_proto::{Capability, CommandId, OwnedEvent, OwnedReply, OwnedResponseCode};
+use pop3_proto::{
+    Capability, CommandId, Excerpt, InvalidReply, OwnedEvent, OwnedReply, OwnedResponseCode,
+};
 
 pub(crate) use pop3_proto::{OwnedEvent as Ev, OwnedResponseCode as Code};
 
@@ -106,6 +108,21 @@ pub(crate) fn line(n: u64, line: &str) -> Ev {
         id: id(n),
         line: line.as_bytes().to_vec(),
     }
+}
+
+/// Command `n` failed: its answer was well framed but wrong.
+pub(crate) fn invalid(n: u64, error: InvalidReply) -> Ev {
+    Ev::Invalid { id: id(n), error }
+}
+
+/// Command `n` failed on a malformed listing that the error quotes as `line`.
+pub(crate) fn malformed(n: u64, line: &[u8]) -> Ev {
+    invalid(
+        n,
+        InvalidReply::MalformedListing {
+            line: Excerpt::new(line),
+        },
+    )
 }
 
 /// The answer to CAPA command `n`.

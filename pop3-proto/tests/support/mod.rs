@@ -29,8 +29,8 @@ pub(crate) mod scram;
 use pop3_proto::{Capability, Client, Command, Config, Error, Escaped, Output, SendError, State};
 
 pub(crate) use events::{
-    Code, Ev, body, capabilities, done, err, err_with, greeting, greeting_with, id, line, ok,
-    ok_with, scan, stat, uid,
+    Code, Ev, body, capabilities, done, err, err_with, greeting, greeting_with, id, invalid, line,
+    malformed, ok, ok_with, scan, stat, uid,
 };
 
 enum Item {
