@@ -617,6 +617,12 @@ impl Driver {
                     let sensitive = t.is_sensitive();
                     let shown = t.redacted().to_string();
                     let debug = format!("{t:?}");
+                    // A transmit is all the pending output, offered until consumed: this driver writes it all.
+                    self.client.consume_output(bytes.len());
+                    assert!(
+                        !self.client.wants_write(),
+                        "output left after consuming it all"
+                    );
                     self.on_transmit(&bytes, sensitive, &shown, &debug);
                 }
                 Ok(Output::Event(event)) => {

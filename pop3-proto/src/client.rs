@@ -41,6 +41,16 @@ struct Listing {
     invalid: Option<InvalidReply>,
 }
 
+impl Listing {
+    /// An entry did not have the RFC 1939 form.
+    #[cold]
+    fn fail_malformed(&mut self, line: &[u8]) {
+        self.invalid = Some(InvalidReply::MalformedListing {
+            line: Excerpt::new(line),
+        });
+    }
+}
+
 /// An event decided but not yet handed out. Text is kept as ranges into the receive buffer, whose bytes stay put
 /// until the queue of these is empty.
 #[derive(Debug)]
@@ -79,6 +89,10 @@ enum Pending {
         id: CommandId,
         line: Range<usize>,
     },
+    Body {
+        id: CommandId,
+        chunk: Range<usize>,
+    },
     AuthCancelled {
         id: CommandId,
         reason: SaslError,
@@ -110,8 +124,6 @@ pub struct Client {
     flags: Flags,
     rx: Receiver,
     out: Outgoing,
-    /// Whether the pending output was handed out by the last `poll`: it then counts as written at the next.
-    out_handed: bool,
     pipeline: Pipeline,
     phase: Phase,
     pending: VecDeque<Pending>,
@@ -138,7 +150,6 @@ impl Client {
             },
             rx: Receiver::new(config.line_endings),
             out: Outgoing::default(),
-            out_handed: false,
             pipeline: Pipeline::default(),
             phase: Phase::Head,
             pending: VecDeque::new(),
@@ -333,6 +344,54 @@ impl Client {
         }
     }
 
+    /// The driver wrote the first `n` octets of the pending output (the bytes of the last [`Output::Transmit`]):
+    /// they leave the output, and the rest is offered again by the next `poll`. `n` may be less than what was
+    /// offered (a partial write); more than is pending counts as all of it.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out.consume(n);
+    }
+
+    /// The output pending now, as the next [`Output::Transmit`] would offer it.
+    #[cfg(feature = "std")]
+    pub(crate) fn pending_output(&self) -> &[u8] {
+        self.out.transmit().bytes()
+    }
+
+    /// Whether output is pending: from the `poll` that returned an [`Output::Transmit`] until
+    /// [`consume_output`](Client::consume_output) took all of it. A reactor registers write interest while this
+    /// holds. Commands just sent are released to the output by the next `poll`.
+    pub fn wants_write(&self) -> bool {
+        self.error.is_none() && !self.out.is_empty()
+    }
+
+    /// Whether the server owes bytes: the greeting, or an answer to a command written or being written. A reactor
+    /// registers read interest while this holds.
+    ///
+    /// It is false while the session is idle, since nothing is owed then. Reading while idle is still harmless and
+    /// lets a long-lived session notice at once that the server closed ([`handle_eof`](Client::handle_eof), then
+    /// [`Output::Closed`]) or sent an unsolicited line (a fatal [`Error::Unsolicited`]); a blocking driver should not
+    /// block on a read while idle. It is false during the TLS handshake too: the TLS layer reads then, and
+    /// cleartext bytes for the client would be an injection.
+    pub fn wants_read(&self) -> bool {
+        self.error.is_none()
+            && !self.flags.starting_tls
+            && self.state != State::Closed
+            && (self.state == State::Greeting || self.pipeline.in_flight())
+    }
+
+    /// Whether the session waits on the server alone: everything is written and an answer (or the greeting) is
+    /// owed. This is when a driver's response timer runs; see "Deadlines" in the [crate documentation](crate).
+    pub fn awaiting_response(&self) -> bool {
+        self.wants_read() && self.out.is_empty()
+    }
+
+    /// The newest command whose bytes have all been consumed as written. Commands are written in the order of
+    /// their ids, so every command up to this one is on its way to the server: a driver that notes when this
+    /// moves can time each command from its last byte written to the event that finishes it.
+    pub fn sent_through(&self) -> Option<CommandId> {
+        self.out.sent_through()
+    }
+
     /// The next thing to do. See [`Output`] for what each answer asks of the driver.
     ///
     /// # Errors
@@ -341,20 +400,11 @@ impl Client {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        if self.out_handed {
-            self.out.consume(self.out.len());
-            self.out_handed = false;
-        }
-        // Bytes already owed to the server (a SASL answer or `*`) go out before more input is read, so what is
+        // An answer owed to the server (to a SASL challenge, or `*`) goes out before more input is read, so what is
         // written never depends on how the server's bytes were split.
-        if self.pending.is_empty() && !self.flags.starting_tls && self.out.is_empty() {
+        if self.pending.is_empty() && !self.flags.starting_tls && !self.out.owes_answer() {
             match self.parse() {
-                Ok(Some((id, chunk))) => {
-                    return Ok(Output::Event(Event::Body {
-                        id,
-                        chunk: self.rx.bytes(chunk),
-                    }));
-                }
+                Ok(Some(hot)) => return Ok(Output::Event(self.materialize(hot))),
                 Ok(None) => {}
                 Err(error) => {
                     self.fail(error.clone());
@@ -365,11 +415,8 @@ impl Client {
         if let Some(pending) = self.pending.pop_front() {
             return Ok(Output::Event(self.materialize(pending)));
         }
-        if self.out.is_empty() {
-            self.release();
-        }
+        self.release();
         if !self.out.is_empty() {
-            self.out_handed = true;
             return Ok(Output::Transmit(self.out.transmit()));
         }
         Ok(if self.flags.starting_tls {
@@ -413,9 +460,10 @@ impl Client {
             .release(pipelining, self.config.max_in_flight_bytes, &mut self.out);
     }
 
-    /// Advances parsing by one step. Returns a body chunk directly (the hot path); everything else goes to
-    /// `pending`. `Ok(None)` with nothing pending means more input is needed.
-    fn parse(&mut self) -> Result<Option<(CommandId, Range<usize>)>, Error> {
+    /// Advances parsing by one step. Returns a body chunk or a listing entry directly (the hot paths, which then
+    /// skip the queue); everything else goes to `pending`. `Ok(None)` with nothing pending means more input is
+    /// needed.
+    fn parse(&mut self) -> Result<Option<Pending>, Error> {
         loop {
             if self.state == State::Greeting {
                 return self.parse_greeting().map(|()| None);
@@ -435,13 +483,17 @@ impl Client {
                         let start = self.rx.position() + skip;
                         self.rx.advance(skip + len);
                         if len > 0 {
-                            return Ok(Some((front.id, start..start + len)));
+                            let chunk = start..start + len;
+                            return Ok(Some(Pending::Body {
+                                id: front.id,
+                                chunk,
+                            }));
                         }
                     }
                     Step::End { len } => {
                         self.rx.advance(len);
                         self.finish_front(front, true);
-                        self.pending.push_back(Pending::Done { id: front.id });
+                        self.hold(Pending::Done { id: front.id });
                         return Ok(None);
                     }
                     Step::NeedInput => return Ok(None),
@@ -450,7 +502,9 @@ impl Client {
                     let Some(line) = self.rx.take_line(self.config.max_line_len)? else {
                         return Ok(None);
                     };
-                    self.parse_listing_line(front, line);
+                    if let Some(entry) = self.parse_listing_line(front, line) {
+                        return Ok(Some(entry));
+                    }
                     if !self.pending.is_empty() {
                         return Ok(None);
                     }
@@ -461,7 +515,7 @@ impl Client {
                     };
                     self.rx.note_status_line();
                     self.parse_status_line(front, line)?;
-                    if !self.pending.is_empty() || !self.out.is_empty() {
+                    if !self.pending.is_empty() || self.out.owes_answer() {
                         return Ok(None);
                     }
                 }
@@ -489,7 +543,7 @@ impl Client {
         if !ok {
             self.close();
         }
-        self.pending.push_back(Pending::Greeting { ok, text });
+        self.hold(Pending::Greeting { ok, text });
         Ok(())
     }
 
@@ -514,10 +568,10 @@ impl Client {
                     .as_ref()
                     .is_some_and(|run| run.exchange.failure_details().is_some());
                 if front.verb == Verb::Auth && failure_details {
-                    self.pending.push_back(Pending::AuthFailureDetails { id });
+                    self.hold(Pending::AuthFailureDetails { id });
                 }
                 self.finish_front(front, false);
-                self.pending.push_back(Pending::Err {
+                self.hold(Pending::Err {
                     id,
                     text: text_range(&line, false),
                 });
@@ -554,7 +608,7 @@ impl Client {
                 _ => None,
             },
         );
-        self.pending.push_back(Pending::Ok {
+        self.hold(Pending::Ok {
             id,
             text: text_range(&line, true),
         });
@@ -574,11 +628,11 @@ impl Client {
             Ok(parsed) => {
                 self.pending.extend(parsed);
                 self.finish_front(front, true);
-                self.pending.push_back(Pending::Done { id });
+                self.hold(Pending::Done { id });
             }
             Err(error) => {
                 self.finish_front(front, true);
-                self.pending.push_back(Pending::Invalid { id, error });
+                self.hold(Pending::Invalid { id, error });
             }
         }
         Ok(())
@@ -619,7 +673,8 @@ impl Client {
         }))
     }
 
-    fn parse_listing_line(&mut self, front: InFlight, line: Range<usize>) {
+    /// Parses one line of a multi-line listing; returns the entry to hand out now, if any.
+    fn parse_listing_line(&mut self, front: InFlight, line: Range<usize>) -> Option<Pending> {
         let id = front.id;
         let bytes = self.rx.bytes(line.clone());
         // As in bodies, only a CRLF-ended dot ends the response on a CRLF server (a bare-LF `.` line is data,
@@ -627,18 +682,18 @@ impl Client {
         if bytes == b"." && (self.rx.line_had_cr() || self.rx.lf_only()) {
             if front.verb == Verb::Capa {
                 self.capabilities = Some(core::mem::take(&mut self.capabilities_building));
-                self.pending.push_back(Pending::Capabilities { id });
+                self.hold(Pending::Capabilities { id });
             }
             let invalid = match &mut self.phase {
                 Phase::Lines(listing) => listing.invalid.take(),
                 _ => None,
             };
             self.finish_front(front, true);
-            self.pending.push_back(match invalid {
+            self.hold(match invalid {
                 Some(error) => Pending::Invalid { id, error },
                 None => Pending::Done { id },
             });
-            return;
+            return None;
         }
         let line = if bytes.starts_with(b".") {
             line.start + 1..line.end
@@ -647,48 +702,49 @@ impl Client {
         };
         let bytes = self.rx.bytes(line.clone());
         let Phase::Lines(listing) = &mut self.phase else {
-            return;
+            return None;
         };
         if listing.invalid.is_some() {
-            return;
+            return None;
         }
-        let malformed = || InvalidReply::MalformedListing {
-            line: Excerpt::new(bytes),
-        };
-        let entry = match front.verb {
-            Verb::List => response::parse_scan_listing(bytes)
-                .ok_or_else(malformed)
-                .map(|(msg, octets)| Pending::Scan { id, msg, octets }),
-            Verb::Uidl => response::parse_unique_id_listing(bytes)
-                .ok_or_else(malformed)
-                .map(|(msg, uid)| {
+        let (msg, entry) = match front.verb {
+            Verb::List => match response::parse_scan_listing(bytes) {
+                Some((msg, octets)) => (msg, Pending::Scan { id, msg, octets }),
+                None => {
+                    listing.fail_malformed(bytes);
+                    return None;
+                }
+            },
+            Verb::Uidl => match response::parse_unique_id_listing(bytes) {
+                Some((msg, uid)) => {
                     let at = line.start + offset_in(bytes, uid);
-                    Pending::UniqueId {
-                        id,
-                        msg,
-                        uid: at..at + uid.len(),
-                    }
-                }),
+                    let uid = at..at + uid.len();
+                    (msg, Pending::UniqueId { id, msg, uid })
+                }
+                None => {
+                    listing.fail_malformed(bytes);
+                    return None;
+                }
+            },
             Verb::Capa => {
                 if self.capabilities_building.len() < self.config.max_capabilities {
                     if let Some(capability) = Capability::parse(bytes) {
                         self.capabilities_building.push(capability);
                     }
                 }
-                return;
+                return None;
             }
-            _ => Ok(Pending::Line { id, line }),
+            _ => return Some(Pending::Line { id, line }),
         };
-        let checked = entry.and_then(|entry| {
-            if let Pending::Scan { msg, .. } | Pending::UniqueId { msg, .. } = entry {
-                self.numbering.check(None, listing.last, msg)?;
+        match self.numbering.check(None, listing.last, msg) {
+            Ok(()) => {
                 listing.last = Some(msg);
+                Some(entry)
             }
-            Ok(entry)
-        });
-        match checked {
-            Ok(entry) => self.pending.push_back(entry),
-            Err(error) => listing.invalid = Some(error),
+            Err(error) => {
+                listing.invalid = Some(error);
+                None
+            }
         }
     }
 
@@ -720,6 +776,12 @@ impl Client {
         }
     }
 
+    /// Queues an event. Its ranges stay valid because the receive buffer is only compacted while nothing is
+    /// pending. One place pushes, so the push stays inlined on the listing path.
+    fn hold(&mut self, pending: Pending) {
+        self.pending.push_back(pending);
+    }
+
     fn materialize(&self, pending: Pending) -> Event<'_> {
         let text = |range: Range<usize>| Reply::parse(self.rx.bytes(range));
         match pending {
@@ -749,6 +811,10 @@ impl Client {
             Pending::Line { id, line } => Event::Line {
                 id,
                 line: self.rx.bytes(line),
+            },
+            Pending::Body { id, chunk } => Event::Body {
+                id,
+                chunk: self.rx.bytes(chunk),
             },
             Pending::AuthCancelled { id, reason } => Event::AuthCancelled { id, reason },
             Pending::AuthFailureDetails { id } => Event::AuthFailureDetails {

@@ -28,11 +28,14 @@ impl CommandId {
 
 /// The next thing the driver must do. After any `handle_*` or `send`, call [`Client::poll`](crate::Client::poll)
 /// until it returns [`Output::NeedInput`], [`Output::Idle`], [`Output::StartTls`] or [`Output::Closed`]; those
-/// resting outputs repeat until something changes.
+/// resting outputs repeat until something changes, and so does [`Output::Transmit`] until its bytes are consumed.
 #[must_use = "an ignored output leaves the session stuck"]
 #[derive(Debug)]
 pub enum Output<'a> {
-    /// Write these bytes to the server, all of them, in order. They count as sent once returned.
+    /// Write these bytes to the server, in order, and report how many were written with
+    /// [`Client::consume_output`](crate::Client::consume_output). They are all the output pending now; until
+    /// consumed they are offered again by every `poll`, so a driver keeps no copy: whatever the socket did not
+    /// take this time is offered again next time.
     Transmit(Transmit<'a>),
     /// Something happened; hand it to the application and poll again.
     Event(Event<'a>),
@@ -48,7 +51,8 @@ pub enum Output<'a> {
     Closed,
 }
 
-/// Command bytes to write, with a display form that hides credentials.
+/// Command bytes to write (all the output pending), with a display form that hides credentials and the commands
+/// they carry.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Transmit<'a> {
     pub(crate) bytes: &'a [u8],

@@ -10,7 +10,10 @@
 //!    is illegal in the state the session will be in, or whose arguments would break the line, is refused and
 //!    changes nothing.
 //! 2. After any `send` or `handle_*`, call [`poll`](Client::poll) until it returns a resting output:
-//!    - [`Output::Transmit`]: write the bytes to the server.
+//!    - [`Output::Transmit`]: write the bytes to the server, then report how many were written with
+//!      [`consume_output`](Client::consume_output). The bytes are all the output pending; what is not consumed is
+//!      offered again by every `poll`, so a partial write needs no buffer of the driver's own. (It used to count as
+//!      written once returned; a driver that writes everything now calls `consume_output(t.bytes().len())`.)
 //!    - [`Output::Event`]: hand the event to the application. Each command ends with one [`Event::Done`],
 //!      [`Event::Err`] or [`Event::Invalid`] ([`Event::finishes`] tells which events end a command).
 //!    - [`Output::NeedInput`]: read from the server and pass the bytes to [`handle_input`](Client::handle_input)
@@ -20,6 +23,105 @@
 //!    - [`Output::Idle`]: everything sent has been answered.
 //!    - [`Output::Closed`]: the session is over.
 //! 3. An `Err` from `poll` means the server broke the framing: the session is dead and says so on every call.
+//!
+//! # Non-blocking drivers
+//!
+//! A reactor (mio, an io_uring loop, a GUI's event loop) drives the same `poll`, with these rules:
+//!
+//! - **Readiness.** Register read interest while [`wants_read`](Client::wants_read) (an answer or the greeting is
+//!   owed) and write interest while [`wants_write`](Client::wants_write) (output pending). After every readiness
+//!   event and every `send`, poll until a resting output, or until a [`Output::Transmit`] the socket does not take
+//!   now (`WouldBlock`): then wait for readiness again.
+//! - **Write or copy before the next poll.** A `Transmit` borrows the client: write what the socket takes now and
+//!   [`consume_output`](Client::consume_output) that many octets; the rest comes back at the next `poll`. A driver
+//!   that hands the bytes to a layer with its own buffer (a TLS connection) consumes what that layer took. With the
+//!   `std` feature, `Client::write_output` does all this for any `std::io::Write`.
+//! - **Flush before waiting on input.** Bytes left in a writer's buffer (a `BufWriter`, a TLS stream) never reach
+//!   the server, which then never answers.
+//! - **Bounded output.** While pipelining, pending output stays within [`Config::max_in_flight_bytes`] (a command
+//!   that goes out alone, or an answer to a SASL challenge, may be one line more): a driver never needs more room
+//!   than that, and a server that stops reading cannot make the client buffer more.
+//! - **Reads.** [`input_buffer`](Client::input_buffer) without [`commit_input`](Client::commit_input) is harmless:
+//!   a read that would block commits nothing. Reading while idle is allowed (see [`wants_read`](Client::wants_read)):
+//!   the end of the connection then ends the session ([`Output::Closed`], no error), and a line nobody asked for is
+//!   a fatal [`Error::Unsolicited`].
+//! - **Sending from an event handler.** [`send`](Client::send) may be called at any time, also while handling an
+//!   event once its borrowed data is no longer needed; the command goes out at a later `poll`.
+//! - **Per-command timing.** [`Transmit::commands`] and [`Transmit::completed_by`] say which commands a write
+//!   carries; [`Client::sent_through`] is the newest command whose bytes are all written. From there to the event
+//!   that [finishes](Event::finishes) it is the command's latency.
+//!
+//! ```
+//! use pop3_proto::{Client, Command, Config, Event, MsgNum, Output};
+//!
+//! /// A socket that takes at most 5 octets per write and would block every other time.
+//! struct Socket { wire: Vec<u8>, busy: bool }
+//!
+//! let mut config = Config::default();
+//! config.allow_plaintext_credentials = true;
+//! let mut client = Client::new(config);
+//! let mut socket = Socket { wire: Vec::new(), busy: false };
+//! // The server greets, then answers each command line once it has all of it.
+//! let replies: [&[u8]; 7] = [
+//!     b"+OK ready\r\n", b"+OK\r\n", b"+OK\r\n", b"+OK 2 20\r\n",
+//!     b"+OK\r\nfirst\r\n.\r\n", b"+OK\r\nsecond\r\n.\r\n", b"+OK bye\r\n",
+//! ];
+//! let mut answered = 0;
+//! client.send(Command::User("mrose")).unwrap();
+//! let pass = client.send(Command::Pass("secret")).unwrap();
+//! let mut bodies = Vec::new();
+//! loop {
+//!     match client.poll().unwrap() {
+//!         Output::Transmit(transmit) => {
+//!             socket.busy = !socket.busy;
+//!             if socket.busy {
+//!                 continue; // WouldBlock: wait for writability, then poll again.
+//!             }
+//!             let n = transmit.bytes().len().min(5);
+//!             socket.wire.extend_from_slice(&transmit.bytes()[..n]);
+//!             client.consume_output(n);
+//!         }
+//!         // Sending from an event handler: STAT once logged in, RETR every message it counted, then QUIT.
+//!         Output::Event(Event::Done { id }) if id == pass => {
+//!             client.send(Command::Stat).unwrap();
+//!         }
+//!         Output::Event(Event::Stat { count, .. }) => {
+//!             for n in 1..=count {
+//!                 client.send(Command::Retr(MsgNum::new(n).unwrap())).unwrap();
+//!             }
+//!             client.send(Command::Quit).unwrap();
+//!         }
+//!         Output::Event(Event::Body { chunk, .. }) => bodies.extend_from_slice(chunk),
+//!         Output::Event(_) => {}
+//!         Output::NeedInput => {
+//!             let lines = socket.wire.iter().filter(|&&b| b == b'\n').count();
+//!             assert!(answered <= lines, "the client waits only for what it wrote");
+//!             client.handle_input(replies[answered]);
+//!             answered += 1;
+//!         }
+//!         Output::Idle | Output::StartTls => unreachable!("QUIT is queued before the client is idle"),
+//!         Output::Closed => break,
+//!     }
+//! }
+//! assert_eq!(socket.wire, b"USER mrose\r\nPASS secret\r\nSTAT\r\nRETR 1\r\nRETR 2\r\nQUIT\r\n");
+//! assert_eq!(bodies, b"first\r\nsecond\r\n");
+//! ```
+//!
+//! # Deadlines
+//!
+//! The crate reads no clock; a driver's timer decides when the server took too long, and every driver times out
+//! the same way with one timer:
+//!
+//! - it runs while [`wants_write`](Client::wants_write) or [`awaiting_response`](Client::awaiting_response) holds:
+//!   output is pending, or everything is written and an answer (or the greeting) is owed;
+//! - it restarts whenever an octet is written ([`consume_output`](Client::consume_output) of at least one) or read
+//!   ([`commit_input`](Client::commit_input) or [`handle_input`](Client::handle_input) of at least one): it limits
+//!   silence, not the length of a response, so a large message that keeps arriving never times out;
+//! - it stops when both are false: the session is idle or closed, or a TLS handshake runs (which the driver's
+//!   handshake timeout covers).
+//!
+//! When it fires while writing, the server stopped reading; while awaiting a response, it stopped answering.
+//! Either way the session is over: close the connection without QUIT and report a timeout.
 //!
 //! # Faults: one command, or the whole session
 //!
@@ -78,7 +180,11 @@
 //! let mut queued = false;
 //! loop {
 //!     match client.poll().expect("well-behaved server") {
-//!         Output::Transmit(transmit) => sent.extend_from_slice(transmit.bytes()),
+//!         Output::Transmit(transmit) => {
+//!             sent.extend_from_slice(transmit.bytes());
+//!             let written = transmit.bytes().len();
+//!             client.consume_output(written);
+//!         }
 //!         Output::Event(Event::Body { chunk, .. }) => body.extend_from_slice(chunk),
 //!         Output::Event(event) => println!("{event:?}"),
 //!         Output::NeedInput => match replies.next() {
@@ -114,6 +220,8 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 mod apop;
 mod auth;
@@ -126,6 +234,8 @@ mod encode;
 mod error;
 mod escape;
 mod event;
+#[cfg(feature = "std")]
+mod io;
 mod numbering;
 mod output;
 mod owned;

@@ -44,6 +44,7 @@ impl Numbering {
 
     /// Checks one scan or unique-id listing: the number asked about (`LIST n`), the previous entry of a full
     /// listing, and the maildrop's size.
+    #[inline]
     pub(crate) fn check(
         &self,
         asked: Option<u64>,

@@ -40,6 +40,7 @@ impl fmt::Debug for Outgoing {
 
 impl Outgoing {
     /// Whether every byte has been written.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.written == self.buf.len()
     }
@@ -47,6 +48,16 @@ impl Outgoing {
     /// Octets not yet written.
     pub(crate) fn len(&self) -> usize {
         self.buf.len() - self.written
+    }
+
+    /// Whether an answer to a SASL challenge is still unwritten.
+    #[inline]
+    pub(crate) fn owes_answer(&self) -> bool {
+        self.answer_end > self.written
+    }
+
+    pub(crate) fn sent_through(&self) -> Option<CommandId> {
+        self.sent_through
     }
 
     /// Appends a command line; a credential starts at `secret_from` within it.

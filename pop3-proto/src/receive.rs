@@ -89,35 +89,42 @@ impl Receiver {
         }
     }
 
+    #[inline]
     pub(crate) fn lf_only(&self) -> bool {
         self.framing.lf_only
     }
 
+    #[inline]
     pub(crate) fn line_had_cr(&self) -> bool {
         self.line_had_cr
     }
 
     /// Whether received bytes wait to be parsed.
+    #[inline]
     pub(crate) fn has_data(&self) -> bool {
         self.end > self.start
     }
 
     /// The bytes received and not yet consumed.
+    #[inline]
     pub(crate) fn unread(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
     /// Where [`Receiver::unread`] starts, for ranges into [`Receiver::bytes`].
+    #[inline]
     pub(crate) fn position(&self) -> usize {
         self.start
     }
 
     /// Bytes at a range handed out earlier; valid until the buffer is compacted.
+    #[inline]
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
         &self.buf[range]
     }
 
     /// Consumes `n` unread octets.
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         self.start += n;
     }
@@ -173,6 +180,7 @@ impl Receiver {
     ///
     /// # Errors
     /// [`Error::LineTooLong`] when `max_line_len` octets hold no line end: framing is lost.
+    #[inline]
     pub(crate) fn take_line(&mut self, max_line_len: usize) -> Result<Option<Range<usize>>, Error> {
         let available = &self.buf[self.start..self.end];
         let window = &available[..available.len().min(max_line_len)];

@@ -1077,7 +1077,11 @@ fn h08_five_gib_message_is_streamed_in_constant_memory() {
                 chunks += 1;
             }
             Output::Event(Event::Done { id }) if Some(id) == retr => break,
-            Output::Event(_) | Output::Transmit(_) => {}
+            Output::Transmit(transmit) => {
+                let written = transmit.bytes().len();
+                client.consume_output(written);
+            }
+            Output::Event(_) => {}
             Output::Idle => retr = Some(client.send(Command::Retr(msg(1))).unwrap()),
             Output::NeedInput => {
                 let buffer = client.input_buffer();

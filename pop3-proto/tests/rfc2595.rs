@@ -130,6 +130,7 @@ fn start_tls_repeats_until_the_handshake_and_holds_back_commands() {
         panic!("STLS is written")
     };
     assert_eq!(transmit.bytes(), b"STLS\r\n");
+    client.consume_output(6);
     client.handle_input(b"+OK Begin TLS negotiation\r\n");
     assert!(matches!(client.poll(), Ok(Output::Event(_)))); // Ok
     assert!(matches!(client.poll(), Ok(Output::Event(_)))); // Done
@@ -148,6 +149,7 @@ fn start_tls_repeats_until_the_handshake_and_holds_back_commands() {
         panic!("CAPA is written after the handshake")
     };
     assert_eq!(transmit.bytes(), b"CAPA\r\n");
+    client.consume_output(6);
     assert!(matches!(client.poll(), Ok(Output::NeedInput)));
     // A second handshake report changes nothing.
     assert_eq!(client.handle_tls_established(), None);
@@ -190,6 +192,7 @@ fn bytes_arriving_before_the_handshake_are_refused() {
         let _greeting = client.poll();
         client.send(Command::Stls).unwrap();
         let _stls = client.poll();
+        client.consume_output(b"STLS\r\n".len());
         client.handle_input(b"+OK Begin TLS\r\n");
         while !matches!(client.poll(), Ok(Output::StartTls)) {}
         let injected = b"+OK\r\nSASL PLAIN\r\n.\r\n";
