@@ -18,11 +18,17 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use pop3_proto::{Client, Command, CommandId, Config, Event, MsgNum, Output, OwnedEvent};
 
-/// What a fetch brought back, and how often the socket refused output (for tests and curiosity).
+/// What a fetch did: how much, when, and how often the socket refused output (for tests and benchmarks).
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
-    /// The messages, message 1 first, exactly as RETR delivered them (dot-unstuffed).
-    pub(crate) messages: Vec<Vec<u8>>,
+    /// Messages fetched.
+    pub(crate) messages: usize,
+    /// Body octets delivered, dot-unstuffed.
+    pub(crate) octets: u64,
+    /// When the first RETR's first byte was handed to the socket, and when the last RETR finished: the fetch
+    /// time, told by `Transmit::commands` and the finishing event.
+    pub(crate) retr_started: Option<Instant>,
+    pub(crate) retr_finished: Option<Instant>,
     /// Writes that took only part of the pending output.
     pub(crate) partial_writes: usize,
     /// Writes refused outright (`WouldBlock`).
@@ -33,20 +39,24 @@ pub(crate) struct Fetched {
 #[derive(Default)]
 struct Progress {
     pass: Option<CommandId>,
+    /// The RETR commands' ids: message `n` is fetched by `first_retr + n - 1`.
     first_retr: Option<CommandId>,
+    last_retr: Option<CommandId>,
     fetched: Fetched,
 }
 
 const SERVER: Token = Token(0);
 
-/// Fetches every message over `socket` (connected, non-blocking). `timeout` bounds silence: no byte read or written
-/// for that long while the server owes an answer or output is pending.
+/// Fetches every message over `socket` (connected, non-blocking), handing each piece of message `i` (from 0) to
+/// `on_body(i, piece)`. `timeout` bounds silence: no byte read or written for that long while the server owes an
+/// answer or output is pending.
 pub(crate) fn fetch(
     mut socket: TcpStream,
     user: &str,
     password: &str,
     config: Config,
     timeout: Duration,
+    mut on_body: impl FnMut(usize, &[u8]),
 ) -> io::Result<Fetched> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(8);
@@ -65,23 +75,37 @@ pub(crate) fn fetch(
         // Drive the client until it rests or the socket stops taking output.
         loop {
             match client.poll().map_err(protocol)? {
-                Output::Transmit(_) => match client.write_output(&mut socket) {
-                    Ok(n) => {
-                        last_progress = Instant::now();
-                        if client.wants_write() {
-                            progress.fetched.partial_writes += usize::from(n > 0);
+                Output::Transmit(transmit) => {
+                    if progress.fetched.retr_started.is_none()
+                        && transmit
+                            .commands()
+                            .any(|id| Some(id) == progress.first_retr)
+                    {
+                        progress.fetched.retr_started = Some(Instant::now());
+                    }
+                    match client.write_output(&mut socket) {
+                        Ok(n) => {
+                            last_progress = Instant::now();
+                            if client.wants_write() {
+                                progress.fetched.partial_writes += usize::from(n > 0);
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            progress.fetched.blocked_writes += 1;
                             break;
                         }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        progress.fetched.blocked_writes += 1;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                },
+                }
                 // Bodies are the bulk: stored straight from the client's buffer. Other events are few and small;
                 // their owned form lets the handler send commands.
-                Output::Event(Event::Body { id, chunk }) => progress.store(id, chunk)?,
+                Output::Event(Event::Body { id, chunk }) => {
+                    let first = progress.first_retr.map_or(0, CommandId::get);
+                    let index = usize::try_from(id.get() - first).map_err(protocol)?;
+                    progress.fetched.octets += chunk.len() as u64;
+                    on_body(index, chunk);
+                }
                 Output::Event(event) => {
                     let event = event.into_owned();
                     on_event(&mut client, event, &mut progress)?;
@@ -130,16 +154,6 @@ pub(crate) fn fetch(
     }
 }
 
-impl Progress {
-    /// A piece of the body that RETR command `id` fetches.
-    fn store(&mut self, id: CommandId, chunk: &[u8]) -> io::Result<()> {
-        let first = self.first_retr.map_or(0, CommandId::get);
-        let index = usize::try_from(id.get() - first).map_err(protocol)?;
-        self.fetched.messages[index].extend_from_slice(chunk);
-        Ok(())
-    }
-}
-
 /// The session's logic: STAT once logged in, RETR every message it counts, then QUIT.
 fn on_event(client: &mut Client, event: OwnedEvent, progress: &mut Progress) -> io::Result<()> {
     match event {
@@ -150,9 +164,17 @@ fn on_event(client: &mut Client, event: OwnedEvent, progress: &mut Progress) -> 
             for n in 1..=count {
                 let id = client.send(Command::Retr(msg(n)?)).map_err(protocol)?;
                 progress.first_retr.get_or_insert(id);
-                progress.fetched.messages.push(Vec::new());
+                progress.last_retr = Some(id);
             }
             client.send(Command::Quit).map_err(protocol)?;
+        }
+        OwnedEvent::Done { id }
+            if progress.first_retr <= Some(id) && Some(id) <= progress.last_retr =>
+        {
+            progress.fetched.messages += 1;
+            if Some(id) == progress.last_retr {
+                progress.fetched.retr_finished = Some(Instant::now());
+            }
         }
         OwnedEvent::Err { reply, .. } => {
             return Err(io::Error::other(format!("server refused: {reply}")));
@@ -182,14 +204,15 @@ fn main() -> io::Result<()> {
     stream.set_nonblocking(true)?;
     let mut config = Config::default();
     config.allow_plaintext_credentials = true; // the example speaks plain TCP
+    let stream = TcpStream::from_std(stream);
     let fetched = fetch(
-        TcpStream::from_std(stream),
+        stream,
         user,
         password,
         config,
         Duration::from_secs(30),
+        |_, _| {},
     )?;
-    let octets: usize = fetched.messages.iter().map(Vec::len).sum();
-    println!("{} messages, {octets} octets", fetched.messages.len());
+    println!("{} messages, {} octets", fetched.messages, fetched.octets);
     Ok(())
 }

@@ -14,6 +14,26 @@ use pop3_proto::Config;
 use pop3_testkit::{Dovecot, sample_messages};
 use socket2::{Domain, Socket, Type};
 
+/// Fetches with the example, keeping the messages.
+fn fetch_all(
+    socket: mio::net::TcpStream,
+    user: &str,
+    password: &str,
+    config: Config,
+    timeout: Duration,
+) -> std::io::Result<(example::Fetched, Vec<Vec<u8>>)> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let fetched = example::fetch(socket, user, password, config, timeout, |i, piece| {
+        if messages.len() <= i {
+            messages.resize(i + 1, Vec::new());
+        }
+        messages[i].extend_from_slice(piece);
+    })?;
+    assert_eq!(fetched.messages, messages.len(), "every message finished");
+    assert!(fetched.retr_started.is_some() && fetched.retr_finished >= fetched.retr_started);
+    Ok((fetched, messages))
+}
+
 fn config() -> Config {
     let mut config = Config::default();
     config.allow_plaintext_credentials = true; // loopback, plain TCP
@@ -39,7 +59,7 @@ fn fetches_a_dovecot_mailbox() {
     let addr: SocketAddr = format!("{}:{}", dovecot.host(), dovecot.pop3_port())
         .parse()
         .unwrap();
-    let fetched = example::fetch(
+    let (_, fetched) = fetch_all(
         connect(addr, false),
         &user.name,
         &user.password,
@@ -47,8 +67,8 @@ fn fetches_a_dovecot_mailbox() {
         Duration::from_secs(20),
     )
     .unwrap_or_else(|e| panic!("{e}; Dovecot's log: {}", dovecot.log_path().display()));
-    assert_eq!(fetched.messages.len(), messages.len());
-    for (got, sent) in fetched.messages.iter().zip(&messages) {
+    assert_eq!(fetched.len(), messages.len());
+    for (got, sent) in fetched.iter().zip(&messages) {
         // Dovecot ends a last line that has no line ending.
         let mut delivered = sent.clone();
         if !delivered.ends_with(b"\r\n") {
@@ -121,7 +141,7 @@ fn gets_through_a_server_that_stops_reading_while_a_large_batch_is_written() {
     let mut config = config();
     // Room for the whole batch (about 55 KiB of RETR lines), far more than the sockets' buffers hold.
     config.max_in_flight_bytes = 256 * 1024;
-    let fetched = example::fetch(
+    let (fetched, messages) = fetch_all(
         connect(addr, true),
         "u",
         "p",
@@ -140,8 +160,8 @@ fn gets_through_a_server_that_stops_reading_while_a_large_batch_is_written() {
         "{} partial writes, {} writes refused outright",
         fetched.partial_writes, fetched.blocked_writes
     );
-    assert_eq!(fetched.messages.len(), COUNT);
-    for (i, got) in fetched.messages.iter().enumerate() {
+    assert_eq!(messages.len(), COUNT);
+    for (i, got) in messages.iter().enumerate() {
         assert_eq!(got, &message(i + 1), "message {}", i + 1);
     }
 }
@@ -152,7 +172,7 @@ fn times_out_on_a_server_that_never_reads_again() {
     let mut config = config();
     config.max_in_flight_bytes = 256 * 1024;
     let started = Instant::now();
-    let error = example::fetch(
+    let error = fetch_all(
         connect(addr, true),
         "u",
         "p",
