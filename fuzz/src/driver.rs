@@ -24,8 +24,7 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pop3_proto::{
-    Capabilities, Client, Command, CommandId, Config, Error, Event, Mechanism, Output, SaslError,
-    SendError, State,
+    Capabilities, Client, Command, CommandId, Config, Error, Mechanism, Output, SendError, State,
 };
 
 /// What a command is, as far as the checks care.
@@ -260,144 +259,9 @@ pub struct Sent {
     pub line_len: usize,
 }
 
-/// An event, owned and comparable. Adjacent body chunks of one command are merged (chunk boundaries carry no
+/// Events are kept in their owned form; adjacent body chunks of one command are merged (chunk boundaries carry no
 /// meaning), so two runs over the same bytes can be compared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Ev {
-    Greeting {
-        ok: bool,
-        code: Option<Vec<u8>>,
-        text: Vec<u8>,
-    },
-    Ok {
-        id: u64,
-        code: Option<Vec<u8>>,
-        text: Vec<u8>,
-    },
-    Err {
-        id: u64,
-        code: Option<Vec<u8>>,
-        text: Vec<u8>,
-    },
-    Stat {
-        id: u64,
-        count: u64,
-        octets: u64,
-    },
-    Scan {
-        id: u64,
-        msg: u64,
-        octets: u64,
-    },
-    UniqueId {
-        id: u64,
-        msg: u64,
-        uid: String,
-    },
-    Capabilities {
-        id: u64,
-        capabilities: Capabilities,
-    },
-    Line {
-        id: u64,
-        line: Vec<u8>,
-    },
-    Body {
-        id: u64,
-        data: Vec<u8>,
-    },
-    AuthCancelled {
-        id: u64,
-        reason: SaslError,
-    },
-    AuthFailureDetails {
-        id: u64,
-        details: Vec<u8>,
-    },
-    Done {
-        id: u64,
-    },
-    Other(String),
-}
-
-impl Ev {
-    fn of(event: &Event<'_>) -> Self {
-        let code = |r: &pop3_proto::Reply<'_>| r.code.map(|c| c.as_bytes().to_vec());
-        match event {
-            Event::Greeting { ok, reply } => Self::Greeting {
-                ok: *ok,
-                code: code(reply),
-                text: reply.text.to_vec(),
-            },
-            Event::Ok { id, reply } => Self::Ok {
-                id: id.get(),
-                code: code(reply),
-                text: reply.text.to_vec(),
-            },
-            Event::Err { id, reply } => Self::Err {
-                id: id.get(),
-                code: code(reply),
-                text: reply.text.to_vec(),
-            },
-            Event::Stat { id, count, octets } => Self::Stat {
-                id: id.get(),
-                count: *count,
-                octets: *octets,
-            },
-            Event::Scan { id, msg, octets } => Self::Scan {
-                id: id.get(),
-                msg: *msg,
-                octets: *octets,
-            },
-            Event::UniqueId { id, msg, uid } => Self::UniqueId {
-                id: id.get(),
-                msg: *msg,
-                uid: (*uid).to_owned(),
-            },
-            Event::Capabilities { id, capabilities } => Self::Capabilities {
-                id: id.get(),
-                capabilities: (*capabilities).clone(),
-            },
-            Event::Line { id, line } => Self::Line {
-                id: id.get(),
-                line: line.to_vec(),
-            },
-            Event::Body { id, chunk } => Self::Body {
-                id: id.get(),
-                data: chunk.to_vec(),
-            },
-            Event::AuthCancelled { id, reason } => Self::AuthCancelled {
-                id: id.get(),
-                reason: reason.clone(),
-            },
-            Event::AuthFailureDetails { id, details } => Self::AuthFailureDetails {
-                id: id.get(),
-                details: details.to_vec(),
-            },
-            Event::Done { id } => Self::Done { id: id.get() },
-            other => Self::Other(format!("{other:?}")),
-        }
-    }
-
-    /// The command id, `None` for the greeting.
-    pub fn id(&self) -> Option<u64> {
-        match self {
-            Self::Greeting { .. } | Self::Other(_) => None,
-            Self::Ok { id, .. }
-            | Self::Err { id, .. }
-            | Self::Stat { id, .. }
-            | Self::Scan { id, .. }
-            | Self::UniqueId { id, .. }
-            | Self::Capabilities { id, .. }
-            | Self::Line { id, .. }
-            | Self::Body { id, .. }
-            | Self::AuthCancelled { id, .. }
-            | Self::AuthFailureDetails { id, .. }
-            | Self::Done { id } => Some(*id),
-        }
-    }
-}
+pub use pop3_proto::OwnedEvent as Ev;
 
 /// A resting output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -753,11 +617,34 @@ impl Driver {
                     let sensitive = t.is_sensitive();
                     let shown = t.redacted().to_string();
                     let debug = format!("{t:?}");
+                    // A transmit is all the pending output, offered until consumed. This driver writes it in two
+                    // parts, as a socket that takes only some of it would: the rest must be offered again, alone.
+                    let part = bytes.len() / 2;
+                    if part > 0 {
+                        self.client.consume_output(part);
+                        assert!(
+                            self.client.wants_write(),
+                            "output lost after a partial write"
+                        );
+                        match self.client.poll() {
+                            Ok(Output::Transmit(rest)) => assert_eq!(
+                                rest.bytes(),
+                                &bytes[part..],
+                                "the rest of a partial write is not offered again as it was"
+                            ),
+                            other => panic!("after a partial write, poll gave {other:?}"),
+                        }
+                    }
+                    self.client.consume_output(bytes.len() - part);
+                    assert!(
+                        !self.client.wants_write(),
+                        "output left after consuming it all"
+                    );
                     self.on_transmit(&bytes, sensitive, &shown, &debug);
                 }
                 Ok(Output::Event(event)) => {
                     assert_printable("an event's Debug", &format!("{event:?}"));
-                    let ev = Ev::of(&event);
+                    let ev = event.into_owned();
                     self.on_event(ev);
                 }
                 Ok(Output::NeedInput) => return self.on_rest(Rest::NeedInput),
@@ -855,7 +742,7 @@ impl Driver {
             Rest::StartTls => {
                 assert!(self.stls_waiting, "StartTls without an accepted STLS");
                 assert!(
-                    matches!(self.events.last(), Some(Ev::Done { id }) if self.stls_id() == Some(*id)),
+                    matches!(self.events.last(), Some(Ev::Done { id }) if self.stls_id() == Some(id.get())),
                     "StartTls must follow STLS's +OK"
                 );
             }
@@ -1102,7 +989,8 @@ impl Driver {
     fn on_event(&mut self, ev: Ev) {
         assert!(!self.closed_seen, "event after Closed: {ev:?}");
         let max = self.config.max_line_len;
-        if let Ev::Greeting { text, .. } = &ev {
+        if let Ev::Greeting { reply, .. } = &ev {
+            let text = &reply.text;
             assert!(!self.greeting_seen, "two greetings");
             assert!(self.events.is_empty(), "greeting not first");
             assert!(text.len() <= max, "greeting text over max_line_len");
@@ -1110,7 +998,7 @@ impl Driver {
             return self.push(ev);
         }
         assert!(self.greeting_seen, "event before the greeting: {ev:?}");
-        let id = ev.id().expect("command event");
+        let id = ev.id().expect("command event").get();
         let front = self
             .in_flight
             .front()
@@ -1121,8 +1009,8 @@ impl Driver {
         );
         let kind = front.kind;
         match &ev {
-            Ev::Ok { text, .. } | Ev::Err { text, .. } => {
-                assert!(text.len() <= max, "status text over max_line_len");
+            Ev::Ok { reply, .. } | Ev::Err { reply, .. } => {
+                assert!(reply.text.len() <= max, "status text over max_line_len");
             }
             Ev::Stat { .. } => assert_eq!(kind, Kind::Stat),
             Ev::Scan { msg, .. } => {
@@ -1161,7 +1049,7 @@ impl Driver {
                 assert_eq!(kind, Kind::Lang);
                 assert!(line.len() <= max);
             }
-            Ev::Body { data, .. } => {
+            Ev::Body { chunk: data, .. } => {
                 assert!(
                     matches!(kind, Kind::Retr | Kind::Top | Kind::Raw) && front.multiline,
                     "body for {kind:?}"
@@ -1179,7 +1067,7 @@ impl Driver {
                 assert_eq!(kind, Kind::Auth);
                 assert!(details.len() <= max);
             }
-            Ev::Done { .. } | Ev::Greeting { .. } | Ev::Other(_) => {}
+            _ => {}
         }
         if let Ev::Ok { .. } = &ev {
             if kind.logs_in() {
@@ -1190,7 +1078,7 @@ impl Driver {
                 self.login_ok = true;
             }
         }
-        if matches!(ev, Ev::Done { .. } | Ev::Err { .. }) {
+        if ev.finishes().is_some() {
             let done = self.in_flight.pop_front().expect("front exists");
             if done.kind == Kind::Stls && matches!(ev, Ev::Err { .. }) {
                 self.stls_waiting = false;
@@ -1204,10 +1092,10 @@ impl Driver {
 
     fn push(&mut self, ev: Ev) {
         if let (
-            Ev::Body { id, data },
+            Ev::Body { id, chunk: data },
             Some(Ev::Body {
                 id: last,
-                data: merged,
+                chunk: merged,
             }),
         ) = (&ev, self.events.last_mut())
         {

@@ -13,6 +13,10 @@ use memchr::memmem;
 use pop3_blocking::{Builder, Part, Security};
 use pop3_proto::Config;
 
+#[path = "../../pop3-proto/examples/mio.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod mio_example;
+
 /// Error type of the benchmark: every failure is reported as text and ends the run.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -273,6 +277,35 @@ pub(crate) fn blocking(
         setup,
         fetch,
         bytes,
+    })
+}
+
+/// pop3-proto's non-blocking mio example: CAPA, USER/PASS, STAT, every RETR pipelined, QUIT, on one connection.
+/// Setup runs until the first RETR byte is handed to the socket; the fetch from there to the last RETR's end.
+pub(crate) fn mio(addr: SocketAddr, messages: u64) -> Result<Measurement, BoxError> {
+    let setup_start = Instant::now();
+    let socket = connect(addr)?;
+    socket.set_nonblocking(true)?;
+    let mut config = Config::default();
+    config.allow_plaintext_credentials = true;
+    let fetched = mio_example::fetch(
+        mio::net::TcpStream::from_std(socket),
+        "demo",
+        "demo",
+        config,
+        Duration::from_secs(60),
+        |_, _| {},
+    )?;
+    let (Some(started), Some(finished)) = (fetched.retr_started, fetched.retr_finished) else {
+        return Err("mio: no RETR was sent".into());
+    };
+    if fetched.messages as u64 != messages {
+        return Err(format!("mio fetched {} of {messages} messages", fetched.messages).into());
+    }
+    Ok(Measurement {
+        setup: started - setup_start,
+        fetch: finished - started,
+        bytes: fetched.octets,
     })
 }
 

@@ -12,7 +12,7 @@
 //! The server (`pop3-memserver`'s `MemServer`, plus a `LatencyProxy` for workload c) runs in a child process
 //! started from this same binary (`pop3-bench serve …`), so the client under test shares no allocator, threads
 //! or RSS with it. Memory figures come from further child processes that run only a client (`stream-child`,
-//! `sessions-child`). `pop3-bench client raw|blocking|async ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]` runs one
+//! `sessions-child`). `pop3-bench client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]` runs one
 //! client alone against a `pop3-bench serve MESSAGES SIZE DOTS SEED` server, for `strace`, `perf` or valgrind.
 //!
 //! Every client's delivered octets are checked against the server's totals (the bench fails otherwise). On a
@@ -89,6 +89,8 @@ enum Client {
     Raw(usize),
     Blocking(ClientSettings),
     Async(ClientSettings),
+    /// `pop3-proto/examples/mio.rs` driving the core directly.
+    Mio,
     Python,
 }
 
@@ -113,6 +115,7 @@ impl Client {
                 report::octets(s.max_in_flight_bytes as u64),
                 report::octets(s.read_size as u64)
             ),
+            Self::Mio => "pop3-proto on mio (examples/mio.rs)".to_owned(),
             Self::Python => "Python poplib `retr` loop".to_owned(),
         }
     }
@@ -173,15 +176,18 @@ fn run_client(client: Client, server: &ServerProcess) -> Result<Measurement, Box
         Client::Raw(read) => clients::raw(server.addr, server.messages, read),
         Client::Blocking(settings) => clients::blocking(server.addr, server.messages, settings),
         Client::Async(settings) => clients::async_std(server.addr, server.messages, settings),
+        Client::Mio => clients::mio(server.addr, server.messages),
         Client::Python => clients::python(server.addr, server.messages),
     }
 }
 
 /// The `client` mode, for profiling one client alone (`strace`, `perf`, valgrind) against a server started with
-/// `pop3-bench serve`: `client raw|blocking|async ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]`.
+/// `pop3-bench serve`: `client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]`.
 fn client_only(args: &[String]) -> Result<(), BoxError> {
     let [kind, addr, messages, rest @ ..] = args else {
-        return Err("client raw|blocking|async ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]".into());
+        return Err(
+            "client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]".into(),
+        );
     };
     let addr = addr.parse()?;
     let messages = messages.parse()?;
@@ -196,6 +202,7 @@ fn client_only(args: &[String]) -> Result<(), BoxError> {
             "raw" => clients::raw(addr, messages, clients::RAW_READ),
             "blocking" => clients::blocking(addr, messages, settings),
             "async" => clients::async_std(addr, messages, settings),
+            "mio" => clients::mio(addr, messages),
             other => return Err(format!("unknown client {other}").into()),
         }?;
         println!(
@@ -269,6 +276,7 @@ fn end_to_end(workload: &Workload, options: &Options) -> Result<Table, BoxError>
         Client::Raw(clients::RAW_READ),
         Client::Blocking(ClientSettings::default()),
         Client::Async(ClientSettings::default()),
+        Client::Mio,
     ];
     list.extend(options.tuned.iter().map(|&t| Client::Blocking(t)));
     list.extend(options.tuned.iter().map(|&t| Client::Async(t)));

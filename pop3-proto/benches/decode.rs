@@ -146,7 +146,11 @@ fn drain(client: &mut Client) -> usize {
     loop {
         match client.poll().unwrap() {
             Output::Event(Event::Body { chunk, .. }) => body += chunk.len(),
-            Output::Event(_) | Output::Transmit(_) => {}
+            Output::Transmit(transmit) => {
+                let written = transmit.bytes().len();
+                client.consume_output(written);
+            }
+            Output::Event(_) => {}
             _ => return body,
         }
     }
@@ -289,7 +293,11 @@ fn decode_listing(bencher: Bencher<'_, '_>, command: Command<'static>, wire: &[u
                 loop {
                     match client.poll().unwrap() {
                         Output::Event(Event::Scan { .. } | Event::UniqueId { .. }) => entries += 1,
-                        Output::Event(_) | Output::Transmit(_) => {}
+                        Output::Transmit(transmit) => {
+                            let written = transmit.bytes().len();
+                            client.consume_output(written);
+                        }
+                        Output::Event(_) => {}
                         _ => break,
                     }
                 }

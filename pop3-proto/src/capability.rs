@@ -176,6 +176,15 @@ pub struct Capabilities {
     entries: Vec<Capability>,
 }
 
+impl FromIterator<Capability> for Capabilities {
+    /// Capabilities as a CAPA answer listing these lines in this order would give them.
+    fn from_iter<I: IntoIterator<Item = Capability>>(lines: I) -> Self {
+        Self {
+            entries: lines.into_iter().collect(),
+        }
+    }
+}
+
 impl Capabilities {
     pub(crate) const EMPTY: Self = Self {
         entries: Vec::new(),

@@ -4,41 +4,22 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use crate::apop;
+use crate::auth::{Answer, SaslRun};
 use crate::capability::{Capabilities, Capability};
-use crate::command::{Command, LineBuilder, MAX_COMMAND_LINE};
-use crate::config::{Config, LineEndings, Pipelining};
+use crate::command::Command;
+use crate::config::{Config, Pipelining};
 use crate::dot::{DotFinders, Step, Unstuffer};
-use crate::error::{ArgumentError, Error, Excerpt, SendError};
-use crate::event::{CommandId, Event, Output, Transmit};
+use crate::encode::encode;
+use crate::error::{Error, Excerpt, InvalidReply, SendError};
+use crate::event::{CommandId, Event, Output};
+use crate::numbering::Numbering;
+use crate::output::Outgoing;
+use crate::pipeline::{InFlight, Pipeline, Queued};
+use crate::receive::Receiver;
 use crate::response::{self, Reply, Status};
-use crate::sasl::{Exchange, SaslError};
-use crate::state::{self, State, Verb};
-
-/// The first read size; reads grow from here (see [`Client::input_buffer`]).
-const MIN_READ: usize = 8 * 1024;
-
-/// A command waiting to be released.
-#[derive(Debug)]
-struct Queued {
-    id: CommandId,
-    verb: Verb,
-    multiline: bool,
-    line: Vec<u8>,
-    redact_from: Option<usize>,
-}
-
-/// A command written, its response not complete yet.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    id: CommandId,
-    verb: Verb,
-    multiline: bool,
-    len: usize,
-}
+use crate::sasl::SaslError;
+use crate::state::{self, Flags, State, Verb};
 
 /// Where the response to the oldest in-flight command stands.
 #[derive(Debug)]
@@ -46,9 +27,28 @@ enum Phase {
     /// Waiting for its status line (or, for AUTH, a challenge).
     Head,
     /// Inside a line-based multi-line response (LIST, UIDL, CAPA, LANG).
-    Lines,
+    Lines(Listing),
     /// Inside a body (RETR, TOP, raw).
     Body(Unstuffer),
+}
+
+/// How a LIST or UIDL listing has gone so far.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The message number of the last entry, which the next must exceed.
+    last: Option<u64>,
+    /// The first fault; the rest of the listing is read to its end and dropped.
+    invalid: Option<InvalidReply>,
+}
+
+impl Listing {
+    /// An entry did not have the RFC 1939 form.
+    #[cold]
+    fn fail_malformed(&mut self, line: &[u8]) {
+        self.invalid = Some(InvalidReply::MalformedListing {
+            line: Excerpt::new(line),
+        });
+    }
 }
 
 /// An event decided but not yet handed out. Text is kept as ranges into the receive buffer, whose bytes stay put
@@ -89,6 +89,10 @@ enum Pending {
         id: CommandId,
         line: Range<usize>,
     },
+    Body {
+        id: CommandId,
+        chunk: Range<usize>,
+    },
     AuthCancelled {
         id: CommandId,
         reason: SaslError,
@@ -96,24 +100,19 @@ enum Pending {
     AuthFailureDetails {
         id: CommandId,
     },
+    Invalid {
+        id: CommandId,
+        error: InvalidReply,
+    },
     Done {
         id: CommandId,
     },
 }
 
-/// A running AUTH exchange.
-#[derive(Debug)]
-struct SaslRun {
-    exchange: Exchange,
-    /// The initial response, when it could not go on the AUTH line: the answer to the first challenge.
-    deferred: Option<Vec<u8>>,
-    steps: usize,
-    cancelled: bool,
-}
-
 /// A sans-IO POP3 client session.
 ///
-/// See the [crate documentation](crate) for the driving contract and a complete loop.
+/// See the [crate documentation](crate) for the driving contract and a complete loop. Its `Debug` form shows no
+/// secret: queued and unwritten command lines appear as traces show them, credentials replaced by `<redacted>`.
 #[derive(Debug)]
 pub struct Client {
     config: Config,
@@ -122,37 +121,14 @@ pub struct Client {
     projected: State,
     /// A queued or in-flight command whose response decides the next state.
     deciding: Option<Verb>,
-    tls_active: bool,
-    stls_tried: bool,
-    credentials_sent: bool,
-    starting_tls: bool,
-    lf_only: bool,
-
-    rx: Vec<u8>,
-    rx_start: usize,
-    rx_end: usize,
-    /// Octets after `rx_start` already searched for a line end without finding one, so that a long line
-    /// arriving in small reads is scanned once rather than once per read.
-    line_scanned: usize,
-    /// Whether the last line taken ended in CRLF rather than a bare LF.
-    line_had_cr: bool,
-    /// How much [`Client::input_buffer`] offers next: it starts small and doubles while reads fill it, up to
-    /// [`Config::read_size`], so an idle session holds little and a bulk transfer reads in large pieces.
-    read_hint: usize,
-    /// How much the last [`Client::input_buffer`] offered, to tell a full read from a short one.
-    offered: usize,
-
-    out: Vec<u8>,
-    out_redact_from: Option<usize>,
-    out_handed: bool,
-
-    queue: VecDeque<Queued>,
-    in_flight: VecDeque<InFlight>,
-    in_flight_bytes: usize,
+    flags: Flags,
+    rx: Receiver,
+    out: Outgoing,
+    pipeline: Pipeline,
     phase: Phase,
     pending: VecDeque<Pending>,
     next_id: u64,
-
+    numbering: Numbering,
     greeting: Option<Vec<u8>>,
     capabilities: Option<Capabilities>,
     capabilities_building: Capabilities,
@@ -164,32 +140,21 @@ pub struct Client {
 impl Client {
     /// A session that waits for the server's greeting. Commands may be sent at once; they go out after it.
     pub fn new(config: Config) -> Self {
-        let lf_only = config.line_endings == LineEndings::Lf;
         Self {
             state: State::Greeting,
             projected: State::Authorization,
             deciding: None,
-            tls_active: config.tls_active,
-            stls_tried: false,
-            credentials_sent: false,
-            starting_tls: false,
-            lf_only,
-            rx: Vec::new(),
-            rx_start: 0,
-            rx_end: 0,
-            line_scanned: 0,
-            line_had_cr: false,
-            read_hint: MIN_READ,
-            offered: 0,
-            out: Vec::new(),
-            out_redact_from: None,
-            out_handed: false,
-            queue: VecDeque::new(),
-            in_flight: VecDeque::new(),
-            in_flight_bytes: 0,
+            flags: Flags {
+                tls_active: config.tls_active,
+                ..Flags::default()
+            },
+            rx: Receiver::new(config.line_endings),
+            out: Outgoing::default(),
+            pipeline: Pipeline::default(),
             phase: Phase::Head,
             pending: VecDeque::new(),
             next_id: 0,
+            numbering: Numbering::default(),
             greeting: None,
             capabilities: None,
             capabilities_building: Capabilities::default(),
@@ -210,7 +175,7 @@ impl Client {
         if self.error.is_some() {
             return State::Closed;
         }
-        if self.state == State::Transaction && self.in_flight.iter().any(|c| c.verb == Verb::Quit) {
+        if self.state == State::Transaction && self.pipeline.quit_in_flight() {
             return State::Update;
         }
         self.state
@@ -233,12 +198,13 @@ impl Client {
 
     /// Whether the transport is encrypted (implicit TLS, or STLS completed).
     pub fn is_tls_active(&self) -> bool {
-        self.tls_active
+        self.flags.tls_active
     }
 
-    /// Whether the session uses LF-only framing (configured, or detected from the greeting).
+    /// Whether responses are framed LF-only: configured, or detected from the first status line (the greeting,
+    /// or after STLS the first encrypted one).
     pub fn is_lf_only(&self) -> bool {
-        self.lf_only
+        self.rx.lf_only()
     }
 
     /// The fatal error, if the server broke the protocol.
@@ -248,7 +214,7 @@ impl Client {
 
     /// Commands sent but not yet answered in full, plus those waiting to be released.
     pub fn outstanding(&self) -> usize {
-        self.in_flight.len() + self.queue.len()
+        self.pipeline.outstanding()
     }
 
     /// Queues a command after checking it against the state the session will be in when it runs and checking its
@@ -273,95 +239,26 @@ impl Client {
                 state: self.projected,
             });
         }
-        if verb.carries_credentials()
-            && !self.tls_active
-            && !self.config.allow_plaintext_credentials
-        {
-            return Err(SendError::InsecureCredentials);
-        }
-        if verb == Verb::Stls {
-            if self.tls_active {
-                return Err(SendError::StlsNotAllowed("TLS is already active"));
-            } else if self.stls_tried {
-                return Err(SendError::StlsNotAllowed("STLS was already sent"));
-            } else if self.credentials_sent {
-                return Err(SendError::StlsNotAllowed("credentials were already sent"));
-            }
-        }
+        self.flags
+            .check(verb, self.config.allow_plaintext_credentials)?;
         if let Command::Raw { line, .. } = &command {
-            const TYPED: [&str; 8] = [
-                "USER", "PASS", "APOP", "RPOP", "AUTH", "STLS", "QUIT", "UTF8",
-            ];
-            // Leading blanks must not hide the keyword: some servers skip them.
-            let keyword = line
-                .trim_start_matches([' ', '\t'])
-                .split([' ', '\t'])
-                .next()
-                .unwrap_or_default();
-            if let Some(typed) = TYPED.iter().find(|t| t.eq_ignore_ascii_case(keyword)) {
-                return Err(SendError::UseTypedCommand(typed));
-            }
+            refuse_typed_raw(line)?;
+        }
+        if verb == Verb::Apop && self.greeting.is_none() && self.state == State::Greeting {
+            return Err(SendError::OutcomePending {
+                command: "APOP",
+                pending: "greeting",
+            });
         }
         let multiline = command.multiline();
-        let mut sasl = None;
-        let (line, redact_from) = match command {
-            Command::Apop { user, password } => {
-                let timestamp = match &self.greeting {
-                    Some(greeting) => {
-                        apop::find_timestamp(greeting).ok_or(ArgumentError::NoApopTimestamp)?
-                    }
-                    None if self.state == State::Greeting => {
-                        return Err(SendError::OutcomePending {
-                            command: "APOP",
-                            pending: "greeting",
-                        });
-                    }
-                    None => return Err(ArgumentError::NoApopTimestamp.into()),
-                };
-                crate::command::check_text(password.as_bytes())?;
-                let digest = apop::digest(timestamp, password.as_bytes());
-                let line = LineBuilder::new("APOP")
-                    .word(user.as_bytes())?
-                    .arg(&digest)?
-                    .finish()?;
-                let redact_from = line.len() - 2 - digest.len();
-                (line, Some(redact_from))
-            }
-            Command::Auth(mechanism) => {
-                mechanism.validate().map_err(ArgumentError::Sasl)?;
-                let mut exchange = Exchange::new(mechanism);
-                let head = LineBuilder::new("AUTH").word(exchange.name().as_bytes())?;
-                let initial = exchange.initial_response();
-                let inline = initial.as_ref().and_then(|ir| {
-                    let encoded = if ir.is_empty() {
-                        alloc::string::String::from("=")
-                    } else {
-                        BASE64.encode(ir)
-                    };
-                    let fits = head.len() + 1 + encoded.len() + 2 <= MAX_COMMAND_LINE;
-                    (self.config.sasl_initial_response && fits).then_some(encoded)
-                });
-                let (line, redact_from) = match &inline {
-                    Some(encoded) => {
-                        let line = head.arg(encoded.as_bytes())?.finish()?;
-                        let from = line.len() - 2 - encoded.len();
-                        (line, Some(from))
-                    }
-                    None => (head.finish()?, None),
-                };
-                let deferred = if inline.is_some() { None } else { initial };
-                sasl = Some(SaslRun {
-                    exchange,
-                    deferred,
-                    steps: 0,
-                    cancelled: false,
-                });
-                (line, redact_from)
-            }
-            command => encode(&command)?,
-        };
-        if let Some(run) = sasl {
-            self.sasl = Some(run);
+        let asked = command.asked_message();
+        let encoded = encode(
+            command,
+            self.apop_timestamp(),
+            self.config.sasl_initial_response,
+        )?;
+        if encoded.sasl.is_some() {
+            self.sasl = encoded.sasl;
         }
         let id = CommandId(self.next_id);
         self.next_id += 1;
@@ -369,14 +266,14 @@ impl Client {
         if verb.decides_state() {
             self.deciding = Some(verb);
         }
-        self.credentials_sent |= verb.carries_credentials();
-        self.stls_tried |= verb == Verb::Stls;
-        self.queue.push_back(Queued {
+        self.flags.queued(verb);
+        self.pipeline.push(Queued {
             id,
             verb,
             multiline,
-            line,
-            redact_from,
+            asked,
+            line: encoded.line,
+            secret_from: encoded.secret_from,
         });
         Ok(id)
     }
@@ -386,17 +283,18 @@ impl Client {
         if bytes.is_empty() || self.error.is_some() {
             return;
         }
-        let spare = self.input_buffer_sized(bytes.len());
+        let may_compact = self.pending.is_empty();
+        let spare = self.rx.input_buffer_sized(bytes.len(), may_compact);
         spare[..bytes.len()].copy_from_slice(bytes);
         self.commit_input(bytes.len());
     }
 
     /// Space to read into directly (then call [`Client::commit_input`]), so body bytes are copied once from the
     /// socket to the application. It starts at 8 KiB and doubles while reads fill it, up to [`Config::read_size`].
+    /// Asking for it without committing anything changes nothing.
     pub fn input_buffer(&mut self) -> &mut [u8] {
-        let wanted = self.read_hint;
-        self.offered = wanted;
-        self.input_buffer_sized(wanted)
+        let may_compact = self.pending.is_empty();
+        self.rx.input_buffer(may_compact)
     }
 
     /// Marks the first `n` octets of [`Client::input_buffer`] as received. Call [`Client::poll`] afterwards.
@@ -404,28 +302,10 @@ impl Client {
         if self.error.is_some() {
             return;
         }
-        self.rx_end = (self.rx_end + n).min(self.rx.len());
-        if self.offered > 0 && n >= self.offered {
-            self.read_hint = (self.read_hint * 2).min(self.config.read_size.max(MIN_READ));
-        }
-        self.offered = 0;
-        if n > 0 && self.starting_tls {
+        self.rx.commit(n, self.config.read_size);
+        if n > 0 && self.flags.starting_tls {
             self.fail(Error::DataAfterStls);
         }
-    }
-
-    fn input_buffer_sized(&mut self, wanted: usize) -> &mut [u8] {
-        let keep_from = self.rx_start;
-        if keep_from > 0 && self.pending.is_empty() {
-            self.rx.copy_within(keep_from..self.rx_end, 0);
-            self.rx_end -= keep_from;
-            self.rx_start = 0;
-        }
-        let needed = self.rx_end + wanted.max(1);
-        if self.rx.len() < needed {
-            self.rx.resize(needed, 0);
-        }
-        &mut self.rx[self.rx_end..needed]
     }
 
     /// The server closed the connection. Fatal in the middle of a response; the end of the session otherwise.
@@ -435,9 +315,9 @@ impl Client {
         }
         // Waiting for the TLS handshake counts as mid-response: the session cannot go on in clear.
         if self.state == State::Greeting
-            || self.starting_tls
-            || !self.in_flight.is_empty()
-            || self.rx_end > self.rx_start
+            || self.flags.starting_tls
+            || self.pipeline.in_flight()
+            || self.rx.has_data()
         {
             self.fail(Error::UnexpectedEof);
         } else {
@@ -445,21 +325,71 @@ impl Client {
         }
     }
 
-    /// The driver finished the TLS handshake that [`Output::StartTls`] asked for. Capabilities learned in clear
-    /// are forgotten (RFC 2595 §4); if [`Config::recapa_after_tls`] is set, CAPA is queued again and its id
-    /// returned.
+    /// The driver finished the TLS handshake that [`Output::StartTls`] asked for. What was learnt from cleartext
+    /// is forgotten: the capabilities (RFC 2595 §4), and the line endings, so the configured
+    /// [`LineEndings`](crate::LineEndings) mode applies again and any detection starts over from encrypted bytes.
+    /// If [`Config::recapa_after_tls`] is set, CAPA is queued again and its id returned.
     pub fn handle_tls_established(&mut self) -> Option<CommandId> {
-        if !self.starting_tls || self.error.is_some() {
+        if !self.flags.starting_tls || self.error.is_some() {
             return None;
         }
-        self.starting_tls = false;
-        self.tls_active = true;
+        self.flags.starting_tls = false;
+        self.flags.tls_active = true;
         self.capabilities = None;
+        self.rx.restart_framing(self.config.line_endings);
         if self.config.recapa_after_tls {
             self.send(Command::Capa).ok()
         } else {
             None
         }
+    }
+
+    /// The driver wrote the first `n` octets of the pending output (the bytes of the last [`Output::Transmit`]):
+    /// they leave the output, and the rest is offered again by the next `poll`. `n` may be less than what was
+    /// offered (a partial write); more than is pending counts as all of it.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out.consume(n);
+    }
+
+    /// The output pending now, as the next [`Output::Transmit`] would offer it.
+    #[cfg(feature = "std")]
+    pub(crate) fn pending_output(&self) -> &[u8] {
+        self.out.transmit().bytes()
+    }
+
+    /// Whether output is pending: from the `poll` that returned an [`Output::Transmit`] until
+    /// [`consume_output`](Client::consume_output) took all of it. A reactor registers write interest while this
+    /// holds. Commands just sent are released to the output by the next `poll`.
+    pub fn wants_write(&self) -> bool {
+        self.error.is_none() && !self.out.is_empty()
+    }
+
+    /// Whether the server owes bytes: the greeting, or an answer to a command written or being written. A reactor
+    /// registers read interest while this holds.
+    ///
+    /// It is false while the session is idle, since nothing is owed then. Reading while idle is still harmless and
+    /// lets a long-lived session notice at once that the server closed ([`handle_eof`](Client::handle_eof), then
+    /// [`Output::Closed`]) or sent an unsolicited line (a fatal [`Error::Unsolicited`]); a blocking driver should not
+    /// block on a read while idle. It is false during the TLS handshake too: the TLS layer reads then, and
+    /// cleartext bytes for the client would be an injection.
+    pub fn wants_read(&self) -> bool {
+        self.error.is_none()
+            && !self.flags.starting_tls
+            && self.state != State::Closed
+            && (self.state == State::Greeting || self.pipeline.in_flight())
+    }
+
+    /// Whether the session waits on the server alone: everything is written and an answer (or the greeting) is
+    /// owed. This is when a driver's response timer runs; see "Deadlines" in the [crate documentation](crate).
+    pub fn awaiting_response(&self) -> bool {
+        self.wants_read() && self.out.is_empty()
+    }
+
+    /// The newest command whose bytes have all been consumed as written. Commands are written in the order of
+    /// their ids, so every command up to this one is on its way to the server: a driver that notes when this
+    /// moves can time each command from its last byte written to the event that finishes it.
+    pub fn sent_through(&self) -> Option<CommandId> {
+        self.out.sent_through()
     }
 
     /// The next thing to do. See [`Output`] for what each answer asks of the driver.
@@ -470,21 +400,11 @@ impl Client {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        if self.out_handed {
-            self.out.clear();
-            self.out_redact_from = None;
-            self.out_handed = false;
-        }
-        // Bytes already owed to the server (a SASL answer or `*`) go out before more input is read, so what is
+        // An answer owed to the server (to a SASL challenge, or `*`) goes out before more input is read, so what is
         // written never depends on how the server's bytes were split.
-        if self.pending.is_empty() && !self.starting_tls && self.out.is_empty() {
+        if self.pending.is_empty() && !self.flags.starting_tls && !self.out.owes_answer() {
             match self.parse() {
-                Ok(Some((id, chunk))) => {
-                    return Ok(Output::Event(Event::Body {
-                        id,
-                        chunk: &self.rx[chunk],
-                    }));
-                }
+                Ok(Some(hot)) => return Ok(Output::Event(self.materialize(hot))),
                 Ok(None) => {}
                 Err(error) => {
                     self.fail(error.clone());
@@ -495,59 +415,40 @@ impl Client {
         if let Some(pending) = self.pending.pop_front() {
             return Ok(Output::Event(self.materialize(pending)));
         }
-        if self.out.is_empty() {
-            self.release();
-        }
+        self.release();
         if !self.out.is_empty() {
-            self.out_handed = true;
-            return Ok(Output::Transmit(Transmit {
-                bytes: &self.out,
-                redact_from: self.out_redact_from,
-            }));
+            return Ok(Output::Transmit(self.out.transmit()));
         }
-        Ok(if self.starting_tls {
+        Ok(if self.flags.starting_tls {
             Output::StartTls
         } else if self.state == State::Closed {
             Output::Closed
-        } else if self.state == State::Greeting || !self.in_flight.is_empty() {
+        } else if self.state == State::Greeting || self.pipeline.in_flight() {
             Output::NeedInput
         } else {
-            self.release_idle_buffer();
+            if self.pending.is_empty() {
+                self.rx.release_if_idle();
+            }
             Output::Idle
         })
-    }
-
-    /// An idle session keeps no receive buffer: thousands of idle sessions then cost little.
-    fn release_idle_buffer(&mut self) {
-        if self.rx_start == self.rx_end && self.pending.is_empty() && self.rx.len() > MIN_READ {
-            self.rx = Vec::new();
-            self.rx_start = 0;
-            self.rx_end = 0;
-            self.line_scanned = 0;
-            self.read_hint = MIN_READ;
-        }
     }
 
     fn fail(&mut self, error: Error) {
         self.error = Some(error);
         self.projected = State::Closed;
-        self.queue.clear();
+        self.pipeline.drop_queued();
         self.pending.clear();
     }
 
     fn close(&mut self) {
         self.state = State::Closed;
         self.projected = State::Closed;
-        self.queue.clear();
-    }
-
-    fn front(&self) -> Option<InFlight> {
-        self.in_flight.front().copied()
+        self.pipeline.drop_queued();
     }
 
     /// Moves queued commands to the output buffer as far as the pipelining policy allows.
     fn release(&mut self) {
-        if matches!(self.state, State::Greeting | State::Closed) || self.starting_tls {
+        if matches!(self.state, State::Greeting | State::Closed) || self.flags.starting_tls {
             return;
         }
         let pipelining = self.config.pipelining == Pipelining::Auto
@@ -555,116 +456,66 @@ impl Client {
                 .capabilities
                 .as_ref()
                 .is_some_and(Capabilities::pipelining);
-        while let Some(next) = self.queue.front() {
-            let alone = next.verb.is_barrier() || next.redact_from.is_some();
-            let may_go = if self.in_flight.is_empty() {
-                !alone || self.out.is_empty()
-            } else {
-                pipelining
-                    && !alone
-                    && !self.in_flight.front().is_some_and(|c| c.verb.is_barrier())
-                    && self.in_flight_bytes + next.line.len() <= self.config.max_in_flight_bytes
-            };
-            if !may_go {
-                break;
-            }
-            let Some(next) = self.queue.pop_front() else {
-                break;
-            };
-            if let Some(from) = next.redact_from {
-                self.out_redact_from = Some(self.out.len() + from);
-            }
-            self.out.extend_from_slice(&next.line);
-            self.in_flight_bytes += next.line.len();
-            self.in_flight.push_back(InFlight {
-                id: next.id,
-                verb: next.verb,
-                multiline: next.multiline,
-                len: next.line.len(),
-            });
-            if alone {
-                break;
-            }
-        }
+        self.pipeline
+            .release(pipelining, self.config.max_in_flight_bytes, &mut self.out);
     }
 
-    /// Takes one line (without its ending) from the receive buffer, if a whole one is there.
-    fn take_line(&mut self) -> Result<Option<Range<usize>>, Error> {
-        let available = &self.rx[self.rx_start..self.rx_end];
-        let window = &available[..available.len().min(self.config.max_line_len)];
-        let from = self.line_scanned.min(window.len());
-        let Some(lf) = memchr::memchr(b'\n', &window[from..]).map(|at| from + at) else {
-            self.line_scanned = window.len();
-            if available.len() >= self.config.max_line_len {
-                return Err(Error::LineTooLong {
-                    limit: self.config.max_line_len,
-                });
-            }
-            return Ok(None);
-        };
-        self.line_scanned = 0;
-        let start = self.rx_start;
-        let mut end = start + lf;
-        self.line_had_cr = end > start && self.rx[end - 1] == b'\r';
-        if self.line_had_cr {
-            end -= 1;
-        }
-        self.rx_start += lf + 1;
-        Ok(Some(start..end))
-    }
-
-    /// Advances parsing by one step. Returns a body chunk directly (the hot path); everything else goes to
-    /// `pending`. `Ok(None)` with nothing pending means more input is needed.
-    fn parse(&mut self) -> Result<Option<(CommandId, Range<usize>)>, Error> {
+    /// Advances parsing by one step. Returns a body chunk or a listing entry directly (the hot paths, which then
+    /// skip the queue); everything else goes to `pending`. `Ok(None)` with nothing pending means more input is
+    /// needed.
+    fn parse(&mut self) -> Result<Option<Pending>, Error> {
         loop {
             if self.state == State::Greeting {
                 return self.parse_greeting().map(|()| None);
             }
-            let Some(front) = self.front() else {
-                if self.rx_end > self.rx_start && self.state != State::Closed {
+            let Some(front) = self.pipeline.front() else {
+                if self.rx.has_data() && self.state != State::Closed {
                     return Err(Error::Unsolicited {
-                        data: Excerpt::new(&self.rx[self.rx_start..self.rx_end]),
+                        data: Excerpt::new(self.rx.unread()),
                     });
                 }
-                self.rx_start = self.rx_end;
-                self.line_scanned = 0;
+                self.rx.discard();
                 return Ok(None);
             };
             match &mut self.phase {
-                Phase::Body(unstuffer) => {
-                    let data = &self.rx[self.rx_start..self.rx_end];
-                    match unstuffer.step(data, &self.finders) {
-                        Step::Data { skip, len } => {
-                            let start = self.rx_start + skip;
-                            self.rx_start = start + len;
-                            if len > 0 {
-                                return Ok(Some((front.id, start..start + len)));
-                            }
+                Phase::Body(unstuffer) => match unstuffer.step(self.rx.unread(), &self.finders) {
+                    Step::Data { skip, len } => {
+                        let start = self.rx.position() + skip;
+                        self.rx.advance(skip + len);
+                        if len > 0 {
+                            let chunk = start..start + len;
+                            return Ok(Some(Pending::Body {
+                                id: front.id,
+                                chunk,
+                            }));
                         }
-                        Step::End { len } => {
-                            self.rx_start += len;
-                            self.finish_front(front, true);
-                            self.pending.push_back(Pending::Done { id: front.id });
-                            return Ok(None);
-                        }
-                        Step::NeedInput => return Ok(None),
                     }
-                }
-                Phase::Lines => {
-                    let Some(line) = self.take_line()? else {
+                    Step::End { len } => {
+                        self.rx.advance(len);
+                        self.finish_front(front, true);
+                        self.hold(Pending::Done { id: front.id });
+                        return Ok(None);
+                    }
+                    Step::NeedInput => return Ok(None),
+                },
+                Phase::Lines(_) => {
+                    let Some(line) = self.rx.take_line(self.config.max_line_len)? else {
                         return Ok(None);
                     };
-                    self.parse_listing_line(front, line)?;
+                    if let Some(entry) = self.parse_listing_line(front, line) {
+                        return Ok(Some(entry));
+                    }
                     if !self.pending.is_empty() {
                         return Ok(None);
                     }
                 }
                 Phase::Head => {
-                    let Some(line) = self.take_line()? else {
+                    let Some(line) = self.rx.take_line(self.config.max_line_len)? else {
                         return Ok(None);
                     };
+                    self.rx.note_status_line();
                     self.parse_status_line(front, line)?;
-                    if !self.pending.is_empty() || !self.out.is_empty() {
+                    if !self.pending.is_empty() || self.out.owes_answer() {
                         return Ok(None);
                     }
                 }
@@ -673,24 +524,21 @@ impl Client {
     }
 
     fn parse_greeting(&mut self) -> Result<(), Error> {
-        let Some(line) = self.take_line()? else {
+        let Some(line) = self.rx.take_line(self.config.max_line_len)? else {
             return Ok(());
         };
-        let ok = match response::parse_status(&self.rx[line.clone()]) {
+        let ok = match response::parse_status(self.rx.bytes(line.clone())) {
             Some(Status::Ok(_)) => true,
             Some(Status::Err(_)) => false,
             _ => {
                 return Err(Error::MalformedStatus {
-                    line: Excerpt::new(&self.rx[line]),
+                    line: Excerpt::new(self.rx.bytes(line)),
                 });
             }
         };
-        if self.config.line_endings == LineEndings::Detect {
-            // A greeting ending in a bare LF marks an LF-only server.
-            self.lf_only = self.rx[line.end] == b'\n';
-        }
+        self.rx.note_status_line();
         let text = text_range(&line, ok);
-        self.greeting = Some(self.rx[text.clone()].to_vec());
+        self.greeting = Some(self.rx.bytes(text.clone()).to_vec());
         self.state = state::after_greeting(ok);
         if !ok {
             self.close();
@@ -701,180 +549,212 @@ impl Client {
 
     fn parse_status_line(&mut self, front: InFlight, line: Range<usize>) -> Result<(), Error> {
         let id = front.id;
-        let status = response::parse_status(&self.rx[line.clone()]).ok_or_else(|| {
+        let status = response::parse_status(self.rx.bytes(line.clone())).ok_or_else(|| {
             Error::MalformedStatus {
-                line: Excerpt::new(&self.rx[line.clone()]),
+                line: Excerpt::new(self.rx.bytes(line.clone())),
             }
         })?;
-        match status {
+        let reply = match status {
             Status::Continuation(challenge) => {
                 if front.verb != Verb::Auth {
                     return Err(Error::UnexpectedContinuation);
                 }
                 let challenge = challenge.to_vec();
-                self.answer_challenge(id, &challenge)
+                return self.answer_challenge(id, &challenge);
             }
             Status::Err(_) => {
-                let text = text_range(&line, false);
-                if front.verb == Verb::Auth
-                    && self
-                        .sasl
-                        .as_ref()
-                        .is_some_and(|run| run.exchange.failure_details().is_some())
-                {
-                    self.pending.push_back(Pending::AuthFailureDetails { id });
+                let failure_details = self
+                    .sasl
+                    .as_ref()
+                    .is_some_and(|run| run.exchange.failure_details().is_some());
+                if front.verb == Verb::Auth && failure_details {
+                    self.hold(Pending::AuthFailureDetails { id });
                 }
                 self.finish_front(front, false);
-                self.hold(Pending::Err { id, text });
-                Ok(())
+                self.hold(Pending::Err {
+                    id,
+                    text: text_range(&line, false),
+                });
+                return Ok(());
             }
-            Status::Ok(reply) => {
-                let text = text_range(&line, true);
-                match front.verb {
-                    Verb::Stls if self.rx_end > self.rx_start => return Err(Error::DataAfterStls),
-                    Verb::Stls => self.starting_tls = true,
-                    Verb::Auth => {
-                        if let Some(run) = &self.sasl {
-                            // RFC 5034 §4: a cancelled exchange MUST end in -ERR; a +OK then is not to be trusted.
-                            if run.cancelled {
-                                return Err(Error::ServerNotAuthenticated(
-                                    SaslError::ServerNotVerified,
-                                ));
-                            }
-                            run.exchange
-                                .finish()
-                                .map_err(Error::ServerNotAuthenticated)?;
-                        }
+            Status::Ok(reply) => reply,
+        };
+        match front.verb {
+            Verb::Stls if self.rx.has_data() => return Err(Error::DataAfterStls),
+            Verb::Stls => self.flags.starting_tls = true,
+            Verb::Auth => {
+                if let Some(run) = &self.sasl {
+                    // RFC 5034 §4: a cancelled exchange MUST end in -ERR; a +OK then is not to be trusted.
+                    if run.cancelled {
+                        return Err(Error::ServerNotAuthenticated(SaslError::ServerNotVerified));
                     }
-                    _ => {}
+                    run.exchange
+                        .finish()
+                        .map_err(Error::ServerNotAuthenticated)?;
                 }
-                let parsed =
-                    match (front.verb, front.multiline) {
-                        (Verb::Stat, _) => {
-                            let (count, octets) = response::parse_drop_listing(reply.text)
-                                .ok_or_else(|| Error::MalformedListing {
-                                    line: Excerpt::new(reply.text),
-                                })?;
-                            Some(Pending::Stat { id, count, octets })
-                        }
-                        (Verb::List, false) => {
-                            let (msg, octets) = response::parse_scan_listing(reply.text)
-                                .ok_or_else(|| Error::MalformedListing {
-                                    line: Excerpt::new(reply.text),
-                                })?;
-                            Some(Pending::Scan { id, msg, octets })
-                        }
-                        (Verb::Uidl, false) => {
-                            let (msg, uid) = response::parse_unique_id_listing(reply.text)
-                                .ok_or_else(|| Error::MalformedListing {
-                                    line: Excerpt::new(reply.text),
-                                })?;
-                            let at = offset_in(&self.rx, uid);
-                            Some(Pending::UniqueId {
-                                id,
-                                msg,
-                                uid: at..at + uid.len(),
-                            })
-                        }
-                        _ => None,
-                    };
-                self.hold(Pending::Ok { id, text });
-                if front.multiline {
-                    self.phase = match front.verb {
-                        Verb::Retr | Verb::Top | Verb::Raw => {
-                            Phase::Body(Unstuffer::new(self.lf_only))
-                        }
-                        _ => Phase::Lines,
-                    };
-                    if front.verb == Verb::Capa {
-                        self.capabilities_building = Capabilities::default();
-                    }
-                } else {
-                    self.pending.extend(parsed);
-                    self.finish_front(front, true);
-                    self.pending.push_back(Pending::Done { id });
+            }
+            _ => {}
+        }
+        let parsed = if front.multiline {
+            Ok(None)
+        } else {
+            let at = offset_in(self.rx.bytes(line.clone()), reply.text) + line.start;
+            self.parse_single_listing(front, at..line.end)
+        };
+        self.numbering.note_ok(
+            front.verb,
+            match &parsed {
+                Ok(Some(Pending::Stat { count, .. })) => Some(*count),
+                _ => None,
+            },
+        );
+        self.hold(Pending::Ok {
+            id,
+            text: text_range(&line, true),
+        });
+        if front.multiline {
+            self.phase = match front.verb {
+                Verb::Retr | Verb::Top | Verb::Raw => {
+                    Phase::Body(Unstuffer::new(self.rx.lf_only()))
                 }
-                Ok(())
+                _ => Phase::Lines(Listing::default()),
+            };
+            if front.verb == Verb::Capa {
+                self.capabilities_building = Capabilities::default();
+            }
+            return Ok(());
+        }
+        match parsed {
+            Ok(parsed) => {
+                self.pending.extend(parsed);
+                self.finish_front(front, true);
+                self.hold(Pending::Done { id });
+            }
+            Err(error) => {
+                self.finish_front(front, true);
+                self.hold(Pending::Invalid { id, error });
             }
         }
+        Ok(())
     }
 
-    fn parse_listing_line(&mut self, front: InFlight, line: Range<usize>) -> Result<(), Error> {
+    /// The listing a single-line `+OK` carries: STAT's, or `LIST n`'s and `UIDL n`'s about the message asked.
+    fn parse_single_listing(
+        &self,
+        front: InFlight,
+        text: Range<usize>,
+    ) -> Result<Option<Pending>, InvalidReply> {
         let id = front.id;
-        let bytes = &self.rx[line.clone()];
+        let bytes = self.rx.bytes(text.clone());
+        let malformed = || InvalidReply::MalformedListing {
+            line: Excerpt::new(bytes),
+        };
+        Ok(Some(match front.verb {
+            Verb::Stat => {
+                let (count, octets) = response::parse_drop_listing(bytes).ok_or_else(malformed)?;
+                Pending::Stat { id, count, octets }
+            }
+            Verb::List => {
+                let (msg, octets) = response::parse_scan_listing(bytes).ok_or_else(malformed)?;
+                self.numbering.check(front.asked, None, msg)?;
+                Pending::Scan { id, msg, octets }
+            }
+            Verb::Uidl => {
+                let (msg, uid) = response::parse_unique_id_listing(bytes).ok_or_else(malformed)?;
+                self.numbering.check(front.asked, None, msg)?;
+                let at = text.start + offset_in(bytes, uid);
+                Pending::UniqueId {
+                    id,
+                    msg,
+                    uid: at..at + uid.len(),
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Parses one line of a multi-line listing; returns the entry to hand out now, if any.
+    fn parse_listing_line(&mut self, front: InFlight, line: Range<usize>) -> Option<Pending> {
+        let id = front.id;
+        let bytes = self.rx.bytes(line.clone());
         // As in bodies, only a CRLF-ended dot ends the response on a CRLF server (a bare-LF `.` line is data,
         // and here malformed data).
-        if bytes == b"." && (self.line_had_cr || self.lf_only) {
+        if bytes == b"." && (self.rx.line_had_cr() || self.rx.lf_only()) {
             if front.verb == Verb::Capa {
                 self.capabilities = Some(core::mem::take(&mut self.capabilities_building));
-                self.pending.push_back(Pending::Capabilities { id });
+                self.hold(Pending::Capabilities { id });
             }
+            let invalid = match &mut self.phase {
+                Phase::Lines(listing) => listing.invalid.take(),
+                _ => None,
+            };
             self.finish_front(front, true);
-            self.pending.push_back(Pending::Done { id });
-            return Ok(());
+            self.hold(match invalid {
+                Some(error) => Pending::Invalid { id, error },
+                None => Pending::Done { id },
+            });
+            return None;
         }
         let line = if bytes.starts_with(b".") {
             line.start + 1..line.end
         } else {
             line
         };
-        let bytes = &self.rx[line.clone()];
-        let malformed = || Error::MalformedListing {
-            line: Excerpt::new(bytes),
+        let bytes = self.rx.bytes(line.clone());
+        let Phase::Lines(listing) = &mut self.phase else {
+            return None;
         };
-        match front.verb {
-            Verb::List => {
-                let (msg, octets) = response::parse_scan_listing(bytes).ok_or_else(malformed)?;
-                self.hold(Pending::Scan { id, msg, octets });
-            }
-            Verb::Uidl => {
-                let (msg, uid) = response::parse_unique_id_listing(bytes).ok_or_else(malformed)?;
-                let at = line.start + offset_in(bytes, uid);
-                self.hold(Pending::UniqueId {
-                    id,
-                    msg,
-                    uid: at..at + uid.len(),
-                });
-            }
+        if listing.invalid.is_some() {
+            return None;
+        }
+        let (msg, entry) = match front.verb {
+            Verb::List => match response::parse_scan_listing(bytes) {
+                Some((msg, octets)) => (msg, Pending::Scan { id, msg, octets }),
+                None => {
+                    listing.fail_malformed(bytes);
+                    return None;
+                }
+            },
+            Verb::Uidl => match response::parse_unique_id_listing(bytes) {
+                Some((msg, uid)) => {
+                    let at = line.start + offset_in(bytes, uid);
+                    let uid = at..at + uid.len();
+                    (msg, Pending::UniqueId { id, msg, uid })
+                }
+                None => {
+                    listing.fail_malformed(bytes);
+                    return None;
+                }
+            },
             Verb::Capa => {
                 if self.capabilities_building.len() < self.config.max_capabilities {
                     if let Some(capability) = Capability::parse(bytes) {
                         self.capabilities_building.push(capability);
                     }
                 }
+                return None;
             }
-            _ => self.hold(Pending::Line { id, line }),
+            _ => return Some(Pending::Line { id, line }),
+        };
+        match self.numbering.check(None, listing.last, msg) {
+            Ok(()) => {
+                listing.last = Some(msg);
+                Some(entry)
+            }
+            Err(error) => {
+                listing.invalid = Some(error);
+                None
+            }
         }
-        Ok(())
     }
 
     /// Answers one SASL challenge, or cancels the exchange with `*` (RFC 5034 §4).
     fn answer_challenge(&mut self, id: CommandId, challenge: &[u8]) -> Result<(), Error> {
-        let max_steps = self.config.max_sasl_steps;
-        let Some(run) = self.sasl.as_mut() else {
-            return Err(Error::UnexpectedContinuation);
-        };
-        if run.cancelled {
-            return Err(Error::UnexpectedContinuation);
-        }
-        run.steps += 1;
-        let answer = if run.steps > max_steps {
-            Err(SaslError::TooManySteps)
-        } else if let Some(initial) = run.deferred.take() {
-            Ok(initial)
-        } else {
-            run.exchange.step(challenge)
-        };
-        match answer {
-            Ok(response) => {
-                self.out_redact_from = Some(self.out.len());
-                let mut encoded = BASE64.encode(response).into_bytes();
-                encoded.extend_from_slice(b"\r\n");
-                self.out.extend_from_slice(&encoded);
-            }
-            Err(reason) => {
-                run.cancelled = true;
-                self.out.extend_from_slice(b"*\r\n");
+        let run = self.sasl.as_mut().ok_or(Error::UnexpectedContinuation)?;
+        match run.answer(challenge, self.config.max_sasl_steps)? {
+            Answer::Response(line) => self.out.push_answer(id, &line, true),
+            Answer::Cancel(reason) => {
+                self.out.push_answer(id, b"*\r\n", false);
                 self.pending
                     .push_back(Pending::AuthCancelled { id, reason });
             }
@@ -884,8 +764,7 @@ impl Client {
 
     /// The response to the oldest in-flight command is complete: apply the transition table.
     fn finish_front(&mut self, front: InFlight, ok: bool) {
-        self.in_flight.pop_front();
-        self.in_flight_bytes -= front.len;
+        self.pipeline.finish_front();
         self.phase = Phase::Head;
         self.state = state::after_response(front.verb, ok, self.state);
         if front.verb.decides_state() {
@@ -898,13 +777,13 @@ impl Client {
     }
 
     /// Queues an event. Its ranges stay valid because the receive buffer is only compacted while nothing is
-    /// pending.
+    /// pending. One place pushes, so the push stays inlined on the listing path.
     fn hold(&mut self, pending: Pending) {
         self.pending.push_back(pending);
     }
 
     fn materialize(&self, pending: Pending) -> Event<'_> {
-        let text = |range: Range<usize>| Reply::parse(&self.rx[range]);
+        let text = |range: Range<usize>| Reply::parse(self.rx.bytes(range));
         match pending {
             Pending::Greeting { ok, text: range } => Event::Greeting {
                 ok,
@@ -922,7 +801,7 @@ impl Client {
             Pending::Scan { id, msg, octets } => Event::Scan { id, msg, octets },
             Pending::UniqueId { id, msg, uid } => {
                 // Validated as printable ASCII by the listing parser.
-                let uid = core::str::from_utf8(&self.rx[uid]).unwrap_or_default();
+                let uid = core::str::from_utf8(self.rx.bytes(uid)).unwrap_or_default();
                 Event::UniqueId { id, msg, uid }
             }
             Pending::Capabilities { id } => Event::Capabilities {
@@ -931,7 +810,11 @@ impl Client {
             },
             Pending::Line { id, line } => Event::Line {
                 id,
-                line: &self.rx[line],
+                line: self.rx.bytes(line),
+            },
+            Pending::Body { id, chunk } => Event::Body {
+                id,
+                chunk: self.rx.bytes(chunk),
             },
             Pending::AuthCancelled { id, reason } => Event::AuthCancelled { id, reason },
             Pending::AuthFailureDetails { id } => Event::AuthFailureDetails {
@@ -942,12 +825,30 @@ impl Client {
                     .and_then(|run| run.exchange.failure_details())
                     .unwrap_or_default(),
             },
+            Pending::Invalid { id, error } => Event::Invalid { id, error },
             Pending::Done { id } => Event::Done { id },
         }
     }
 }
 
 static EMPTY: Capabilities = Capabilities::EMPTY;
+
+/// Refuses a raw command that would do what a typed command must do, since its effect on the session state
+/// matters. Leading blanks must not hide the keyword: some servers skip them.
+fn refuse_typed_raw(line: &str) -> Result<(), SendError> {
+    const TYPED: [&str; 8] = [
+        "USER", "PASS", "APOP", "RPOP", "AUTH", "STLS", "QUIT", "UTF8",
+    ];
+    let keyword = line
+        .trim_start_matches([' ', '\t'])
+        .split([' ', '\t'])
+        .next()
+        .unwrap_or_default();
+    match TYPED.iter().find(|t| t.eq_ignore_ascii_case(keyword)) {
+        Some(typed) => Err(SendError::UseTypedCommand(typed)),
+        None => Ok(()),
+    }
+}
 
 /// The text of a status line after `+OK ` or `-ERR `.
 fn text_range(line: &Range<usize>, ok: bool) -> Range<usize> {
@@ -958,51 +859,6 @@ fn text_range(line: &Range<usize>, ok: bool) -> Range<usize> {
 /// Where `inner`, a sub-slice of `outer`, starts within it.
 fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
     inner.as_ptr() as usize - outer.as_ptr() as usize
-}
-
-/// Encodes a command that needs nothing from the session.
-fn encode(command: &Command<'_>) -> Result<(Vec<u8>, Option<usize>), ArgumentError> {
-    let line = match *command {
-        Command::User(name) => LineBuilder::new("USER").arg(name.as_bytes())?.finish()?,
-        Command::Pass(secret) => {
-            let line = LineBuilder::new("PASS").arg(secret.as_bytes())?.finish()?;
-            return Ok((line, Some(5)));
-        }
-        Command::Rpop(user) => {
-            let line = LineBuilder::new("RPOP").arg(user.as_bytes())?.finish()?;
-            return Ok((line, Some(5)));
-        }
-        Command::Stls => LineBuilder::new("STLS").finish()?,
-        Command::Capa => LineBuilder::new("CAPA").finish()?,
-        Command::Quit => LineBuilder::new("QUIT").finish()?,
-        Command::Stat => LineBuilder::new("STAT").finish()?,
-        Command::List(None) => LineBuilder::new("LIST").finish()?,
-        Command::List(Some(msg)) => LineBuilder::new("LIST").number(msg.get()).finish()?,
-        Command::Retr(msg) => LineBuilder::new("RETR").number(msg.get()).finish()?,
-        Command::Dele(msg) => LineBuilder::new("DELE").number(msg.get()).finish()?,
-        Command::Noop => LineBuilder::new("NOOP").finish()?,
-        Command::Rset => LineBuilder::new("RSET").finish()?,
-        Command::Top { msg, lines } => LineBuilder::new("TOP")
-            .number(msg.get())
-            .number(lines)
-            .finish()?,
-        Command::Uidl(None) => LineBuilder::new("UIDL").finish()?,
-        Command::Uidl(Some(msg)) => LineBuilder::new("UIDL").number(msg.get()).finish()?,
-        Command::Utf8 => LineBuilder::new("UTF8").finish()?,
-        Command::Lang(None) => LineBuilder::new("LANG").finish()?,
-        Command::Lang(Some(tag)) => LineBuilder::new("LANG").word(tag.as_bytes())?.finish()?,
-        Command::Raw { line, .. } => {
-            crate::command::check_text(line.as_bytes())?;
-            let mut bytes = Vec::from(line.as_bytes());
-            bytes.extend_from_slice(b"\r\n");
-            if bytes.len() > MAX_COMMAND_LINE {
-                return Err(ArgumentError::TooLong);
-            }
-            bytes
-        }
-        Command::Apop { .. } | Command::Auth(_) => unreachable!("encoded by the client"),
-    };
-    Ok((line, None))
 }
 
 #[cfg(test)]
@@ -1023,13 +879,13 @@ mod tests {
         {
             client.handle_input(&[octet]);
             assert!(matches!(client.poll(), Ok(Output::NeedInput)));
-            assert_eq!(client.line_scanned, i + 1);
+            assert_eq!(client.rx.line_scanned(), i + 1);
         }
         client.handle_input(b"\r\n");
         assert!(matches!(
             client.poll(),
             Ok(Output::Event(Event::Greeting { ok: true, .. }))
         ));
-        assert_eq!(client.line_scanned, 0);
+        assert_eq!(client.rx.line_scanned(), 0);
     }
 }

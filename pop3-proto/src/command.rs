@@ -170,6 +170,14 @@ impl Command<'_> {
         }
     }
 
+    /// The message a `LIST n` or `UIDL n` asks about, which its answer must name.
+    pub(crate) fn asked_message(&self) -> Option<u64> {
+        match self {
+            Self::List(Some(msg)) | Self::Uidl(Some(msg)) => Some(msg.get()),
+            _ => None,
+        }
+    }
+
     /// Whether a `+OK` to this command opens a multi-line response.
     pub(crate) fn multiline(&self) -> bool {
         match self {

@@ -1,4 +1,5 @@
-//! Errors: the server's fault ([`Error`], fatal) and the caller's ([`SendError`], nothing changed).
+//! Errors: the server's fault, breaking framing ([`Error`], fatal) or confined to one response ([`InvalidReply`],
+//! that command fails), and the caller's ([`SendError`], nothing changed).
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -15,7 +16,8 @@ pub struct Excerpt(Box<[u8]>);
 impl Excerpt {
     const LIMIT: usize = 128;
 
-    pub(crate) fn new(bytes: &[u8]) -> Self {
+    /// The first 128 octets of `bytes`, as an error quotes them.
+    pub fn new(bytes: &[u8]) -> Self {
         Self(bytes[..bytes.len().min(Self::LIMIT)].into())
     }
 
@@ -37,8 +39,9 @@ impl fmt::Debug for Excerpt {
     }
 }
 
-/// The server broke the protocol. Fatal: the session cannot tell where the next response starts, so every later
-/// [`Client::poll`](crate::Client::poll) returns the same error and nothing more is sent.
+/// The server broke the protocol so that the session cannot tell where the next response starts. Fatal: every
+/// later [`Client::poll`](crate::Client::poll) returns the same error and nothing more is sent. A fault confined
+/// to one well-framed response is an [`InvalidReply`] instead (see the [crate documentation](crate)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -67,12 +70,6 @@ pub enum Error {
     /// The connection closed before the response in progress was complete.
     #[error("connection closed in the middle of a response")]
     UnexpectedEof,
-    /// A STAT, LIST or UIDL line did not have the RFC 1939 form.
-    #[error("malformed listing line: {line}")]
-    MalformedListing {
-        /// The start of the offending line.
-        line: Excerpt,
-    },
     /// The server said `+OK` to an AUTH exchange whose mechanism requires the server to prove who it is (SCRAM),
     /// and it did not. The session is not trusted.
     #[error("server accepted authentication without proving its identity: {0}")]
@@ -80,6 +77,45 @@ pub enum Error {
     /// A `+` continuation arrived for a command that is not an AUTH exchange.
     #[error("unexpected SASL continuation")]
     UnexpectedContinuation,
+}
+
+/// A well-framed response that does not answer its command as RFC 1939 requires. Only that command fails, with
+/// [`Event::Invalid`](crate::Event::Invalid); the session goes on, since the next response's start is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReply {
+    /// A STAT answer, a `LIST n` or `UIDL n` answer, or one entry of a LIST or UIDL listing did not have the
+    /// RFC 1939 form (`+OK seven 1800`, `+OK 7`, a UID with a space or a control character).
+    #[error("malformed listing: {line}")]
+    MalformedListing {
+        /// The start of the offending line.
+        line: Excerpt,
+    },
+    /// `LIST n` or `UIDL n` was answered for another message.
+    #[error("asked about message {asked}, answered about message {answered}")]
+    WrongMessage {
+        /// The number in the command.
+        asked: u64,
+        /// The number in the answer.
+        answered: u64,
+    },
+    /// A LIST or UIDL listing repeated a message number or went back: numbers must rise strictly.
+    #[error("listing entry for message {msg} after message {previous}")]
+    OutOfOrder {
+        /// The number of the entry before.
+        previous: u64,
+        /// The number of the offending entry.
+        msg: u64,
+    },
+    /// A listing named a message above the highest number the maildrop has, by the count STAT reported earlier
+    /// in the session (plus the messages deleted before it, since deletion does not renumber).
+    #[error("listing entry for message {msg}, but the maildrop's messages end at {count}")]
+    BeyondCount {
+        /// The offending number.
+        msg: u64,
+        /// The highest valid number.
+        count: u64,
+    },
 }
 
 /// A command was refused before anything was queued; the session is unchanged.

@@ -3,7 +3,9 @@
 use core::fmt;
 
 use crate::capability::Capabilities;
+use crate::error::InvalidReply;
 use crate::escape::Escaped;
+use crate::output::Segment;
 use crate::response::Reply;
 use crate::sasl::SaslError;
 
@@ -12,6 +14,12 @@ use crate::sasl::SaslError;
 pub struct CommandId(pub(crate) u64);
 
 impl CommandId {
+    /// The id that the session's command number `n` (counting from 0) gets: ids are handed out in order, so
+    /// expected events can be written down before a session runs.
+    pub const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
     /// The id as a number, for logs.
     pub fn get(self) -> u64 {
         self.0
@@ -20,11 +28,14 @@ impl CommandId {
 
 /// The next thing the driver must do. After any `handle_*` or `send`, call [`Client::poll`](crate::Client::poll)
 /// until it returns [`Output::NeedInput`], [`Output::Idle`], [`Output::StartTls`] or [`Output::Closed`]; those
-/// resting outputs repeat until something changes.
+/// resting outputs repeat until something changes, and so does [`Output::Transmit`] until its bytes are consumed.
 #[must_use = "an ignored output leaves the session stuck"]
 #[derive(Debug)]
 pub enum Output<'a> {
-    /// Write these bytes to the server, all of them, in order. They count as sent once returned.
+    /// Write these bytes to the server, in order, and report how many were written with
+    /// [`Client::consume_output`](crate::Client::consume_output). They are all the output pending now; until
+    /// consumed they are offered again by every `poll`, so a driver keeps no copy: whatever the socket did not
+    /// take this time is offered again next time.
     Transmit(Transmit<'a>),
     /// Something happened; hand it to the application and poll again.
     Event(Event<'a>),
@@ -40,17 +51,38 @@ pub enum Output<'a> {
     Closed,
 }
 
-/// Command bytes to write, with a display form that hides credentials.
+/// Command bytes to write (all the output pending), with a display form that hides credentials and the commands
+/// they carry.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Transmit<'a> {
     pub(crate) bytes: &'a [u8],
     pub(crate) redact_from: Option<usize>,
+    /// The commands whose bytes these are, each with where its bytes end (counted from `offset`).
+    pub(crate) segments: &'a [Segment],
+    /// How many octets of the output buffer were written before these.
+    pub(crate) offset: usize,
 }
 
 impl<'a> Transmit<'a> {
     /// The bytes to write.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// The commands whose bytes (or unwritten rest of them) these are, oldest first. A command that answers SASL
+    /// challenges appears once per answer.
+    pub fn commands(&self) -> impl Iterator<Item = CommandId> + 'a {
+        self.segments.iter().map(|segment| segment.id)
+    }
+
+    /// The commands whose last byte lies within the first `n` of these bytes: writing `n` octets sends them
+    /// completely. For timing a command from its last byte written to its last event.
+    pub fn completed_by(&self, n: usize) -> impl Iterator<Item = CommandId> + 'a {
+        let end = self.offset + n.min(self.bytes.len());
+        self.segments
+            .iter()
+            .take_while(move |segment| segment.end <= end)
+            .map(|segment| segment.id)
     }
 
     /// Whether the bytes carry a credential (a password, an APOP digest, a SASL message).
@@ -99,7 +131,8 @@ impl fmt::Display for Redacted<'_> {
 
 /// Something the server said, attributed to the command it answers.
 ///
-/// Every command that reaches the server ends with exactly one [`Event::Err`] or [`Event::Done`]; commands still
+/// Every command that reaches the server ends with exactly one [`Event::Err`], [`Event::Invalid`] or
+/// [`Event::Done`]; commands still
 /// queued when the session closes (a refused greeting, an error, the connection's end) get neither, and the client
 /// reports [`Output::Closed`] or the error instead. A successful command first yields
 /// [`Event::Ok`] with the status line, then what its response carries ([`Event::Stat`], [`Event::Scan`],
@@ -192,6 +225,16 @@ pub enum Event<'a> {
         /// The decoded JSON the server sent.
         details: &'a [u8],
     },
+    /// The response to the command was well framed but wrong (a malformed STAT answer, a listing entry for another
+    /// message, out of order or beyond the maildrop). The command is over and failed; events it yielded before
+    /// belong to the invalid answer and must be dropped. The session goes on (see the [crate documentation](crate)
+    /// for which faults are confined to one command and which end the session).
+    Invalid {
+        /// The command.
+        id: CommandId,
+        /// What was wrong, with an escaped excerpt where the fault is in the text.
+        error: InvalidReply,
+    },
     /// The command completed successfully; nothing more will come for it.
     Done {
         /// The command.
@@ -214,14 +257,15 @@ impl Event<'_> {
             | Self::Body { id, .. }
             | Self::AuthCancelled { id, .. }
             | Self::AuthFailureDetails { id, .. }
+            | Self::Invalid { id, .. }
             | Self::Done { id } => Some(*id),
         }
     }
 
-    /// The command this event finishes: set for [`Event::Done`] and [`Event::Err`].
+    /// The command this event finishes: set for [`Event::Done`], [`Event::Err`] and [`Event::Invalid`].
     pub fn finishes(&self) -> Option<CommandId> {
         match self {
-            Self::Done { id } | Self::Err { id, .. } => Some(*id),
+            Self::Done { id } | Self::Err { id, .. } | Self::Invalid { id, .. } => Some(*id),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::capability::Capabilities;
+use crate::error::InvalidReply;
 use crate::escape::Escaped;
 use crate::event::{CommandId, Event};
 use crate::response::{Reply, ResponseCode};
@@ -168,6 +169,10 @@ pub enum OwnedEvent {
         id: CommandId,
         details: Vec<u8>,
     },
+    Invalid {
+        id: CommandId,
+        error: InvalidReply,
+    },
     Done {
         id: CommandId,
     },
@@ -198,6 +203,16 @@ impl fmt::Debug for OwnedEvent {
 }
 
 impl OwnedEvent {
+    /// The command this event belongs to, as [`Event::id`].
+    pub fn id(&self) -> Option<CommandId> {
+        self.as_borrowed().id()
+    }
+
+    /// The command this event finishes, as [`Event::finishes`].
+    pub fn finishes(&self) -> Option<CommandId> {
+        self.as_borrowed().finishes()
+    }
+
     /// The borrowed form.
     pub fn as_borrowed(&self) -> Event<'_> {
         match self {
@@ -241,6 +256,10 @@ impl OwnedEvent {
             Self::AuthFailureDetails { id, details } => {
                 Event::AuthFailureDetails { id: *id, details }
             }
+            Self::Invalid { id, error } => Event::Invalid {
+                id: *id,
+                error: error.clone(),
+            },
             Self::Done { id } => Event::Done { id: *id },
         }
     }
@@ -286,6 +305,7 @@ impl Event<'_> {
                 id,
                 details: details.to_vec(),
             },
+            Self::Invalid { id, error } => OwnedEvent::Invalid { id, error },
             Self::Done { id } => OwnedEvent::Done { id },
         }
     }
@@ -329,6 +349,13 @@ mod tests {
                 chunk: b"\x00\xffbody\r\n",
             },
             Event::AuthFailureDetails { id, details: b"{}" },
+            Event::Invalid {
+                id,
+                error: InvalidReply::WrongMessage {
+                    asked: 1,
+                    answered: 99,
+                },
+            },
             Event::Done { id },
         ];
         for event in events {

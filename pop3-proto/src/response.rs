@@ -151,6 +151,7 @@ pub(crate) fn parse_status(line: &[u8]) -> Option<Status<'_>> {
 }
 
 /// Parses a decimal number strictly: ASCII digits only, no sign, no overflow.
+#[inline]
 pub(crate) fn parse_number(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
@@ -165,6 +166,7 @@ pub(crate) fn parse_number(digits: &[u8]) -> Option<u64> {
 }
 
 /// Splits `a SP b [SP rest]` into `a` and `b`.
+#[inline]
 fn two_fields(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let space = memchr::memchr(b' ', line)?;
     let (first, rest) = (&line[..space], &line[space + 1..]);
@@ -176,12 +178,14 @@ fn two_fields(line: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// A drop listing (STAT's `+OK` text, RFC 1939 §5): `count SP octets`, optionally followed by more text.
+#[inline]
 pub(crate) fn parse_drop_listing(text: &[u8]) -> Option<(u64, u64)> {
     let (count, octets) = two_fields(text)?;
     Some((parse_number(count)?, parse_number(octets)?))
 }
 
 /// A scan listing (RFC 1939 §5): `msg SP octets`, optionally followed by more text; message 0 does not exist.
+#[inline]
 pub(crate) fn parse_scan_listing(line: &[u8]) -> Option<(u64, u64)> {
     let (msg, octets) = two_fields(line)?;
     let msg = parse_number(msg).filter(|&n| n != 0)?;
@@ -193,6 +197,7 @@ pub(crate) const MAX_UID_LEN: usize = 70;
 
 /// A unique-id listing (RFC 1939 §7): `msg SP uid`, the uid 1 to 70 octets in 0x21–0x7E. Trailing spaces are
 /// tolerated; anything else after the uid is not, since a UID is later used as a key and must not be ambiguous.
+#[inline]
 pub(crate) fn parse_unique_id_listing(line: &[u8]) -> Option<(u64, &[u8])> {
     let space = memchr::memchr(b' ', line)?;
     let msg = parse_number(&line[..space]).filter(|&n| n != 0)?;

@@ -4,6 +4,8 @@
 //! which response moves the session on. Transitions fire when a response arrives, never when a command is sent.
 //! `docs/states.md` draws the same table; a unit test keeps the two in sync.
 
+use crate::error::SendError;
+
 /// Where a POP3 session is (RFC 1939 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -100,6 +102,49 @@ impl Verb {
                 | Self::Quit
                 | Self::Utf8
         )
+    }
+}
+
+/// What the session has done that decides which sends are still safe: TLS, STLS and credentials. These are part of
+/// the state table because they refuse commands exactly as states do, and change only with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Flags {
+    /// The transport is encrypted (implicit TLS, or STLS completed).
+    pub(crate) tls_active: bool,
+    /// STLS was queued once; it is never sent twice.
+    pub(crate) stls_tried: bool,
+    /// A credential was queued; STLS after it would protect nothing.
+    pub(crate) credentials_sent: bool,
+    /// The server accepted STLS and the handshake has not finished: no byte may be read or written in clear.
+    pub(crate) starting_tls: bool,
+}
+
+impl Flags {
+    /// Refuses a command these flags rule out (RFC 2595 §4, and plaintext credentials unless allowed).
+    pub(crate) fn check(
+        self,
+        verb: Verb,
+        allow_plaintext_credentials: bool,
+    ) -> Result<(), SendError> {
+        if verb.carries_credentials() && !self.tls_active && !allow_plaintext_credentials {
+            return Err(SendError::InsecureCredentials);
+        }
+        if verb == Verb::Stls {
+            if self.tls_active {
+                return Err(SendError::StlsNotAllowed("TLS is already active"));
+            } else if self.stls_tried {
+                return Err(SendError::StlsNotAllowed("STLS was already sent"));
+            } else if self.credentials_sent {
+                return Err(SendError::StlsNotAllowed("credentials were already sent"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a command accepted by `send`.
+    pub(crate) fn queued(&mut self, verb: Verb) {
+        self.credentials_sent |= verb.carries_credentials();
+        self.stls_tried |= verb == Verb::Stls;
     }
 }
 

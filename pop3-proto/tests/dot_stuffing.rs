@@ -6,7 +6,7 @@ mod support;
 
 use pop3_proto::{Command, MsgNum};
 use proptest::prelude::*;
-use support::{Ev, Transcript, session};
+use support::{Ev, Transcript, done, session};
 
 /// Messages made mostly of the octets that matter to dot-stuffing.
 fn message() -> impl Strategy<Value = Vec<u8>> {
@@ -44,11 +44,11 @@ fn retr_of(message: &[u8]) -> (support::Session<'static>, Transcript) {
 /// What RETR 1 delivered.
 fn body_of(run: &support::Run) -> Vec<u8> {
     assert_eq!(run.error, None);
-    assert_eq!(run.of(2).last(), Some(&Ev::Done { id: 2 }));
+    assert_eq!(run.of(2).last(), Some(&done(2)));
     run.of(2)
         .into_iter()
         .flat_map(|e| match e {
-            Ev::Body { body, .. } => body.0,
+            Ev::Body { chunk, .. } => chunk,
             _ => Vec::new(),
         })
         .collect()

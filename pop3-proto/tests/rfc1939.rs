@@ -6,7 +6,7 @@
 mod support;
 
 use pop3_proto::{Command, MsgNum, State};
-use support::{Ev, body, done, err, greeting, ok, session};
+use support::{body, done, err, greeting, ok, scan, session, stat, uid};
 
 fn msg(n: u64) -> MsgNum {
     MsgNum::new(n).unwrap()
@@ -67,18 +67,7 @@ fn stat_of_a_two_message_maildrop() {
             S: +OK 2 320
             ",
         );
-    assert_eq!(
-        run.events[5..],
-        [
-            ok(2, "2 320"),
-            Ev::Stat {
-                id: 2,
-                count: 2,
-                octets: 320
-            },
-            done(2)
-        ]
-    );
+    assert_eq!(run.events[5..], [ok(2, "2 320"), stat(2, 2, 320), done(2)]);
     assert_eq!(run.state(), State::Transaction);
     assert_eq!(run.transmits, ["USER mrose", "PASS <redacted>", "STAT"]);
 }
@@ -113,23 +102,11 @@ fn list_of_all_messages_of_one_and_of_a_missing_one() {
         run.events[5..],
         [
             ok(2, "2 messages (320 octets)"),
-            Ev::Scan {
-                id: 2,
-                msg: 1,
-                octets: 120
-            },
-            Ev::Scan {
-                id: 2,
-                msg: 2,
-                octets: 200
-            },
+            scan(2, 1, 120),
+            scan(2, 2, 200),
             done(2),
             ok(3, "2 200"),
-            Ev::Scan {
-                id: 3,
-                msg: 2,
-                octets: 200
-            },
+            scan(3, 2, 200),
             done(3),
             err(4, "no such message, only 2 messages in maildrop"),
         ]
@@ -354,11 +331,6 @@ fn uidl_of_all_messages_of_one_and_of_a_missing_one() {
             S: -ERR no such message, only 2 messages in maildrop
             ",
         );
-    let uid = |id, msg, uid: &str| Ev::UniqueId {
-        id,
-        msg,
-        uid: uid.into(),
-    };
     assert_eq!(
         run.events[5..],
         [
@@ -528,23 +500,11 @@ fn example_session() {
             ok(0, "mrose's maildrop has 2 messages (320 octets)"),
             done(0),
             ok(1, "2 320"),
-            Ev::Stat {
-                id: 1,
-                count: 2,
-                octets: 320
-            },
+            stat(1, 2, 320),
             done(1),
             ok(2, "2 messages (320 octets)"),
-            Ev::Scan {
-                id: 2,
-                msg: 1,
-                octets: 120
-            },
-            Ev::Scan {
-                id: 2,
-                msg: 2,
-                octets: 200
-            },
+            scan(2, 1, 120),
+            scan(2, 2, 200),
             done(2),
             ok(3, "120 octets"),
             body(3, message_1.as_str()),

@@ -3,7 +3,10 @@
 mod support;
 
 use pop3_proto::{Capability, Command, Mechanism, MsgNum, Pipelining, State};
-use support::{Code, Ev, body, done, err, ok, session};
+use support::{
+    Code, Ev, body, capabilities, done, err, err_with, greeting_with, ok, ok_with, scan, session,
+    stat,
+};
 
 fn msg(n: u64) -> MsgNum {
     MsgNum::new(n).unwrap()
@@ -11,14 +14,6 @@ fn msg(n: u64) -> MsgNum {
 
 fn login() -> [Command<'static>; 2] {
     [Command::User("mrose"), Command::Pass("secret")]
-}
-
-fn err_with(id: u64, code: Code, text: &str) -> Ev {
-    Ev::Err {
-        id,
-        code: Some(code),
-        text: text.into(),
-    }
 }
 
 #[test]
@@ -69,10 +64,7 @@ fn capa_lists_typed_capabilities_and_keeps_unknown_ones() {
         run.events[1..],
         [
             ok(0, "Capability list follows"),
-            Ev::Capabilities {
-                id: 0,
-                capabilities: expected.to_vec()
-            },
+            capabilities(0, expected.clone()),
             done(0)
         ]
     );
@@ -153,7 +145,7 @@ fn login_refused_with_response_codes() {
             &err_with(9, Code::Auth, "invalid password"),
             &err_with(
                 11,
-                Code::Other("SYS/TEMP/EXTRA".into()),
+                Code::Other(b"SYS/TEMP/EXTRA".to_vec()),
                 "hierarchical and unknown"
             ),
             &err(13, "[SYS/PERM no closing bracket"),
@@ -175,20 +167,12 @@ fn response_code_on_ok_is_informational() {
     );
     assert_eq!(
         run.events[0],
-        Ev::Greeting {
-            ok: true,
-            code: Some(Code::InUse),
-            text: "POP3 server ready".into()
-        }
+        greeting_with(true, Code::InUse, "POP3 server ready")
     );
     assert_eq!(
         run.events[3..],
         [
-            Ev::Ok {
-                id: 1,
-                code: Some(Code::SysTemp),
-                text: "maildrop opened read-only".into()
-            },
+            ok_with(1, Code::SysTemp, "maildrop opened read-only"),
             done(1)
         ]
     );
@@ -230,23 +214,11 @@ fn pipelined_commands_go_out_together_once_capa_lists_pipelining() {
         run.events[8..],
         [
             ok(3, "2 320"),
-            Ev::Stat {
-                id: 3,
-                count: 2,
-                octets: 320
-            },
+            stat(3, 2, 320),
             done(3),
             ok(4, "2 messages"),
-            Ev::Scan {
-                id: 4,
-                msg: 1,
-                octets: 120
-            },
-            Ev::Scan {
-                id: 4,
-                msg: 2,
-                octets: 200
-            },
+            scan(4, 1, 120),
+            scan(4, 2, 200),
             done(4),
         ]
     );

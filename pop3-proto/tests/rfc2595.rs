@@ -3,7 +3,7 @@
 mod support;
 
 use pop3_proto::{Capability, Client, Command, Config, Error, Output, SendError, State};
-use support::{Ev, done, err, ok, session};
+use support::{capabilities, done, err, ok, session};
 
 /// A client that wants TLS before credentials: the library's default.
 fn strict<'a>() -> support::Session<'a> {
@@ -59,10 +59,7 @@ fn stls_then_capa_again_over_tls() {
             ok(1, "Begin TLS negotiation now"),
             done(1),
             ok(2, "List of capabilities follows"),
-            Ev::Capabilities {
-                id: 2,
-                capabilities: after_tls.to_vec()
-            },
+            capabilities(2, after_tls.clone()),
             done(2),
         ]
     );
@@ -133,6 +130,7 @@ fn start_tls_repeats_until_the_handshake_and_holds_back_commands() {
         panic!("STLS is written")
     };
     assert_eq!(transmit.bytes(), b"STLS\r\n");
+    client.consume_output(6);
     client.handle_input(b"+OK Begin TLS negotiation\r\n");
     assert!(matches!(client.poll(), Ok(Output::Event(_)))); // Ok
     assert!(matches!(client.poll(), Ok(Output::Event(_)))); // Done
@@ -151,6 +149,7 @@ fn start_tls_repeats_until_the_handshake_and_holds_back_commands() {
         panic!("CAPA is written after the handshake")
     };
     assert_eq!(transmit.bytes(), b"CAPA\r\n");
+    client.consume_output(6);
     assert!(matches!(client.poll(), Ok(Output::NeedInput)));
     // A second handshake report changes nothing.
     assert_eq!(client.handle_tls_established(), None);
@@ -193,6 +192,7 @@ fn bytes_arriving_before_the_handshake_are_refused() {
         let _greeting = client.poll();
         client.send(Command::Stls).unwrap();
         let _stls = client.poll();
+        client.consume_output(b"STLS\r\n".len());
         client.handle_input(b"+OK Begin TLS\r\n");
         while !matches!(client.poll(), Ok(Output::StartTls)) {}
         let injected = b"+OK\r\nSASL PLAIN\r\n.\r\n";

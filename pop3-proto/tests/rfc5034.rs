@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use pop3_proto::{Command, Error, Mechanism, SaslError, State};
 use support::scram::{Hash, Scram, scram};
-use support::{Ev, done, err, ok, session};
+use support::{Ev, done, err, id, ok, session};
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
     STANDARD.encode(bytes)
@@ -167,7 +167,7 @@ fn auth_cram_md5_with_an_undecodable_challenge_is_cancelled() {
             run.events[1..],
             [
                 Ev::AuthCancelled {
-                    id: 0,
+                    id: id(0),
                     reason: SaslError::MalformedChallenge
                 },
                 err(0, "AUTH exchange cancelled by client"),
@@ -295,7 +295,7 @@ fn auth_scram_with_a_wrong_server_signature_is_cancelled() {
         run.events[1..],
         [
             Ev::AuthCancelled {
-                id: 0,
+                id: id(0),
                 reason: SaslError::ServerSignatureMismatch
             },
             err(0, "cancelled"),
@@ -378,7 +378,7 @@ fn auth_scram_server_error_is_reported() {
     assert_eq!(
         run.events[1],
         Ev::AuthCancelled {
-            id: 0,
+            id: id(0),
             reason: SaslError::ServerError("invalid-proof".into())
         }
     );
@@ -405,7 +405,7 @@ fn never_ending_challenges_are_cut_at_max_sasl_steps() {
         run.events[1..],
         [
             Ev::AuthCancelled {
-                id: 0,
+                id: id(0),
                 reason: SaslError::TooManySteps
             },
             err(0, "cancelled"),
@@ -438,8 +438,8 @@ fn oauthbearer_failure_is_acknowledged_and_its_details_reported() {
         run.events[1..],
         [
             Ev::AuthFailureDetails {
-                id: 0,
-                details: details.into()
+                id: id(0),
+                details: details.as_bytes().to_vec()
             },
             err(0, "Authentication failed"),
         ]
@@ -470,14 +470,10 @@ fn xoauth2_failure_is_acknowledged_with_an_empty_line() {
         run.events[1..],
         [
             Ev::AuthFailureDetails {
-                id: 0,
-                details: details.into()
+                id: id(0),
+                details: details.as_bytes().to_vec()
             },
-            Ev::Err {
-                id: 0,
-                code: Some(support::Code::Auth),
-                text: "Invalid credentials".into()
-            },
+            support::err_with(0, support::Code::Auth, "Invalid credentials"),
         ]
     );
 }

@@ -3,14 +3,7 @@
 mod support;
 
 use pop3_proto::{Capability, Command, SendError, State};
-use support::{Code, Ev, done, err, ok, session};
-
-fn line(id: u64, text: &str) -> Ev {
-    Ev::Line {
-        id,
-        line: text.into(),
-    }
-}
+use support::{Code, done, err, err_with, line, ok, session};
 
 #[test]
 fn capa_advertises_utf8_and_lang() {
@@ -179,10 +172,6 @@ fn utf8_response_code_is_typed() {
     );
     assert_eq!(
         run.events[1],
-        Ev::Err {
-            id: 0,
-            code: Some(Code::Utf8),
-            text: "issue the UTF8 command first".into()
-        }
+        err_with(0, Code::Utf8, "issue the UTF8 command first")
     );
 }

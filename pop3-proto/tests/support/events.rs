@@ -1,205 +1,21 @@
-//! Events as owned values, so that whole sessions can be compared, and shorthands to write the expected ones.
+//! Shorthands to write expected events. Events are kept as [`OwnedEvent`]s, so whole sessions can be compared;
+//! ids are written as the command's number in the session (its [`CommandId::new`]).
 
-use std::fmt;
+use pop3_proto::{
+    Capability, CommandId, Excerpt, InvalidReply, OwnedEvent, OwnedReply, OwnedResponseCode,
+};
 
-use pop3_proto::{Capability, Escaped, Event, ResponseCode, SaslError};
+pub(crate) use pop3_proto::{OwnedEvent as Ev, OwnedResponseCode as Code};
 
-/// Bytes that print as an escaped string in assertion failures.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub(crate) struct Bytes(pub(crate) Vec<u8>);
-
-impl fmt::Debug for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "b\"{}\"", Escaped::with_limit(&self.0, 4096))
-    }
+/// The id of the session's command number `n`.
+pub(crate) fn id(n: u64) -> CommandId {
+    CommandId::new(n)
 }
 
-impl From<&str> for Bytes {
-    fn from(text: &str) -> Self {
-        Self(text.as_bytes().to_vec())
-    }
-}
-
-impl From<&[u8]> for Bytes {
-    fn from(bytes: &[u8]) -> Self {
-        Self(bytes.to_vec())
-    }
-}
-
-impl<const N: usize> From<&[u8; N]> for Bytes {
-    fn from(bytes: &[u8; N]) -> Self {
-        Self(bytes.to_vec())
-    }
-}
-
-impl From<Vec<u8>> for Bytes {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-}
-
-/// An owned [`ResponseCode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Code {
-    InUse,
-    LoginDelay,
-    SysTemp,
-    SysPerm,
-    Auth,
-    Utf8,
-    Other(Bytes),
-}
-
-impl From<ResponseCode<'_>> for Code {
-    fn from(code: ResponseCode<'_>) -> Self {
-        match code {
-            ResponseCode::InUse => Self::InUse,
-            ResponseCode::LoginDelay => Self::LoginDelay,
-            ResponseCode::SysTemp => Self::SysTemp,
-            ResponseCode::SysPerm => Self::SysPerm,
-            ResponseCode::Auth => Self::Auth,
-            ResponseCode::Utf8 => Self::Utf8,
-            ResponseCode::Other(code) => Self::Other(code.into()),
-            other => panic!("response code unknown to the test support: {other:?}"),
-        }
-    }
-}
-
-/// An owned [`Event`]; ids are [`CommandId::get`](pop3_proto::CommandId::get).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ev {
-    Greeting {
-        ok: bool,
-        code: Option<Code>,
-        text: Bytes,
-    },
-    Ok {
-        id: u64,
-        code: Option<Code>,
-        text: Bytes,
-    },
-    Err {
-        id: u64,
-        code: Option<Code>,
-        text: Bytes,
-    },
-    Stat {
-        id: u64,
-        count: u64,
-        octets: u64,
-    },
-    Scan {
-        id: u64,
-        msg: u64,
-        octets: u64,
-    },
-    UniqueId {
-        id: u64,
-        msg: u64,
-        uid: String,
-    },
-    Capabilities {
-        id: u64,
-        capabilities: Vec<Capability>,
-    },
-    Line {
-        id: u64,
-        line: Bytes,
-    },
-    /// All adjacent body chunks of one command, merged.
-    Body {
-        id: u64,
-        body: Bytes,
-    },
-    AuthCancelled {
-        id: u64,
-        reason: SaslError,
-    },
-    AuthFailureDetails {
-        id: u64,
-        details: Bytes,
-    },
-    Done {
-        id: u64,
-    },
-}
-
-impl Ev {
-    /// The command the event belongs to; `None` for the greeting.
-    pub(crate) fn id(&self) -> Option<u64> {
-        match self {
-            Self::Greeting { .. } => None,
-            Self::Ok { id, .. }
-            | Self::Err { id, .. }
-            | Self::Stat { id, .. }
-            | Self::Scan { id, .. }
-            | Self::UniqueId { id, .. }
-            | Self::Capabilities { id, .. }
-            | Self::Line { id, .. }
-            | Self::Body { id, .. }
-            | Self::AuthCancelled { id, .. }
-            | Self::AuthFailureDetails { id, .. }
-            | Self::Done { id } => Some(*id),
-        }
-    }
-}
-
-impl From<Event<'_>> for Ev {
-    fn from(event: Event<'_>) -> Self {
-        match event {
-            Event::Greeting { ok, reply } => Self::Greeting {
-                ok,
-                code: reply.code.map(Code::from),
-                text: reply.text.into(),
-            },
-            Event::Ok { id, reply } => Self::Ok {
-                id: id.get(),
-                code: reply.code.map(Code::from),
-                text: reply.text.into(),
-            },
-            Event::Err { id, reply } => Self::Err {
-                id: id.get(),
-                code: reply.code.map(Code::from),
-                text: reply.text.into(),
-            },
-            Event::Stat { id, count, octets } => Self::Stat {
-                id: id.get(),
-                count,
-                octets,
-            },
-            Event::Scan { id, msg, octets } => Self::Scan {
-                id: id.get(),
-                msg,
-                octets,
-            },
-            Event::UniqueId { id, msg, uid } => Self::UniqueId {
-                id: id.get(),
-                msg,
-                uid: uid.to_owned(),
-            },
-            Event::Capabilities { id, capabilities } => Self::Capabilities {
-                id: id.get(),
-                capabilities: capabilities.iter().cloned().collect(),
-            },
-            Event::Line { id, line } => Self::Line {
-                id: id.get(),
-                line: line.into(),
-            },
-            Event::Body { id, chunk } => Self::Body {
-                id: id.get(),
-                body: chunk.into(),
-            },
-            Event::AuthCancelled { id, reason } => Self::AuthCancelled {
-                id: id.get(),
-                reason,
-            },
-            Event::AuthFailureDetails { id, details } => Self::AuthFailureDetails {
-                id: id.get(),
-                details: details.into(),
-            },
-            Event::Done { id } => Self::Done { id: id.get() },
-            other => panic!("event unknown to the test support: {other:?}"),
-        }
+fn reply(code: Option<OwnedResponseCode>, text: &str) -> OwnedReply {
+    OwnedReply {
+        code,
+        text: text.as_bytes().to_vec(),
     }
 }
 
@@ -207,36 +23,130 @@ impl From<Event<'_>> for Ev {
 pub(crate) fn greeting(text: &str) -> Ev {
     Ev::Greeting {
         ok: true,
-        code: None,
-        text: text.into(),
+        reply: reply(None, text),
     }
 }
 
-/// `+OK` to command `id`, without a response code.
-pub(crate) fn ok(id: u64, text: &str) -> Ev {
+/// A greeting with a response code.
+pub(crate) fn greeting_with(ok: bool, code: Code, text: &str) -> Ev {
+    Ev::Greeting {
+        ok,
+        reply: reply(Some(code), text),
+    }
+}
+
+/// `+OK` to command `n`, without a response code.
+pub(crate) fn ok(n: u64, text: &str) -> Ev {
     Ev::Ok {
-        id,
-        code: None,
-        text: text.into(),
+        id: id(n),
+        reply: reply(None, text),
     }
 }
 
-/// `-ERR` to command `id`, without a response code.
-pub(crate) fn err(id: u64, text: &str) -> Ev {
+/// `+OK` to command `n`, with a response code.
+pub(crate) fn ok_with(n: u64, code: Code, text: &str) -> Ev {
+    Ev::Ok {
+        id: id(n),
+        reply: reply(Some(code), text),
+    }
+}
+
+/// `-ERR` to command `n`, without a response code.
+pub(crate) fn err(n: u64, text: &str) -> Ev {
     Ev::Err {
-        id,
-        code: None,
-        text: text.into(),
+        id: id(n),
+        reply: reply(None, text),
     }
 }
 
-pub(crate) fn done(id: u64) -> Ev {
-    Ev::Done { id }
+/// `-ERR` to command `n`, with a response code.
+pub(crate) fn err_with(n: u64, code: Code, text: &str) -> Ev {
+    Ev::Err {
+        id: id(n),
+        reply: reply(Some(code), text),
+    }
 }
 
-pub(crate) fn body(id: u64, body: impl Into<Bytes>) -> Ev {
+pub(crate) fn done(n: u64) -> Ev {
+    Ev::Done { id: id(n) }
+}
+
+/// The whole body of command `n` (the replay merges adjacent chunks).
+pub(crate) fn body(n: u64, body: impl AsRef<[u8]>) -> Ev {
     Ev::Body {
-        id,
-        body: body.into(),
+        id: id(n),
+        chunk: body.as_ref().to_vec(),
     }
+}
+
+pub(crate) fn stat(n: u64, count: u64, octets: u64) -> Ev {
+    Ev::Stat {
+        id: id(n),
+        count,
+        octets,
+    }
+}
+
+pub(crate) fn scan(n: u64, msg: u64, octets: u64) -> Ev {
+    Ev::Scan {
+        id: id(n),
+        msg,
+        octets,
+    }
+}
+
+pub(crate) fn uid(n: u64, msg: u64, uid: &str) -> Ev {
+    Ev::UniqueId {
+        id: id(n),
+        msg,
+        uid: uid.into(),
+    }
+}
+
+pub(crate) fn line(n: u64, line: &str) -> Ev {
+    Ev::Line {
+        id: id(n),
+        line: line.as_bytes().to_vec(),
+    }
+}
+
+/// Command `n` failed: its answer was well framed but wrong.
+pub(crate) fn invalid(n: u64, error: InvalidReply) -> Ev {
+    Ev::Invalid { id: id(n), error }
+}
+
+/// Command `n` failed on a malformed listing that the error quotes as `line`.
+pub(crate) fn malformed(n: u64, line: &[u8]) -> Ev {
+    invalid(
+        n,
+        InvalidReply::MalformedListing {
+            line: Excerpt::new(line),
+        },
+    )
+}
+
+/// The answer to CAPA command `n`.
+pub(crate) fn capabilities(n: u64, lines: impl IntoIterator<Item = Capability>) -> Ev {
+    Ev::Capabilities {
+        id: id(n),
+        capabilities: lines.into_iter().collect(),
+    }
+}
+
+/// Adds `event` to `events`, merging adjacent body chunks of one command: chunk boundaries carry no meaning.
+pub(crate) fn push_merged(events: &mut Vec<OwnedEvent>, event: OwnedEvent) {
+    if let (
+        Some(Ev::Body { id, chunk }),
+        Ev::Body {
+            id: next,
+            chunk: more,
+        },
+    ) = (events.last_mut(), &event)
+    {
+        if id == next {
+            chunk.extend_from_slice(more);
+            return;
+        }
+    }
+    events.push(event);
 }
