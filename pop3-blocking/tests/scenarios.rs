@@ -208,7 +208,7 @@ impl SessionUnderTest for Blocked {
         check(Session::retr(&mut self.0, msg))
     }
 
-    fn retr_to(&mut self, msg: u64, mut sink: &mut dyn Write) -> TestResult<u64> {
+    fn retr_to(&mut self, msg: u64, mut sink: &mut (dyn Write + Send)) -> TestResult<u64> {
         check(Session::retr_to(&mut self.0, msg, &mut sink))
     }
 
