@@ -1250,7 +1250,7 @@ pub fn dovecot_login_picks_strongest<A: Adapter>(adapter: &A) {
     ok(s.quit(), "QUIT");
 }
 
-/// A wrong password is `-ERR [AUTH]`; the session stays usable and the right password then works.
+/// A wrong password is `-ERR [AUTH]`; the session stays usable and the right password then works. (F-11)
 pub fn dovecot_wrong_password<A: Adapter>(adapter: &A) {
     let user = dovecot_user("wrongpw", &sample_messages()[..1]);
     let mut s = connect(adapter, &ConnectSpec::dovecot(Security::StartTls));
@@ -2261,8 +2261,8 @@ pub fn scripted_bad_certificates<A: Adapter>(adapter: &A) {
     }
 }
 
-/// The client offers ALPN `pop3`: a server selecting it reports it; a server without ALPN still works; a server
-/// that speaks only another protocol refuses the handshake (ALPACA defence).
+/// The client offers ALPN `pop3`: a server selecting it reports it; a server without ALPN still works and reports
+/// none (E-03); a server that speaks only another protocol refuses the handshake (ALPACA defence).
 pub fn scripted_alpn<A: Adapter>(adapter: &A) {
     let pki = TestPki::generate();
     let alpn = |protocols: &[&[u8]]| {
