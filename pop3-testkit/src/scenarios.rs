@@ -3735,70 +3735,6 @@ pub fn fault_stall_at_every_offset<A: Adapter>(adapter: &A) {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every public scenario function is in `all_scenarios!`, and nothing else is.
-    #[test]
-    fn all_scenarios_lists_every_scenario() {
-        let listed: &[&str] = crate::all_scenarios!(@names);
-        let source = include_str!("scenarios.rs");
-        let defined: Vec<&str> = source
-            .lines()
-            .filter_map(|line| line.strip_prefix("pub fn "))
-            .filter_map(|rest| rest.split_once("<A: Adapter>").map(|(name, _)| name))
-            .collect();
-        let mut listed_sorted = listed.to_vec();
-        listed_sorted.sort_unstable();
-        let mut defined_sorted = defined.clone();
-        defined_sorted.sort_unstable();
-        assert_eq!(listed_sorted, defined_sorted);
-        assert!(listed.len() >= 50, "{}", listed.len());
-    }
-
-    #[test]
-    fn top_of_cuts_after_the_header_and_n_lines() {
-        let m = b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\nthree\r\n";
-        assert_eq!(top_of(m, 0), b"A: 1\r\nB: 2\r\n\r\n");
-        assert_eq!(top_of(m, 2), b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\n");
-        assert_eq!(top_of(m, 9), m);
-        assert_eq!(top_of(b"A: 1\r\n\r\nlast", 5), b"A: 1\r\n\r\nlast\r\n");
-    }
-
-    #[test]
-    fn counting_sink_and_collector() {
-        let mut sink = CountingSink::new();
-        sink.write_all(b"hello ").unwrap();
-        sink.write_all(b"world").unwrap();
-        assert_eq!(sink, CountingSink::of(b"hello world"));
-        assert_ne!(sink, CountingSink::of(b"hello worle"));
-
-        let mut c = RetrManyCollector::new();
-        c.data(b"a");
-        c.data(b"b");
-        c.end();
-        c.refused(TestError::new(ErrorKind::Server { code: None }, "no"));
-        c.end();
-        let got = c.finish();
-        assert_eq!(got.len(), 3);
-        assert_eq!(got[0].as_ref().unwrap(), b"ab");
-        assert!(got[1].is_err());
-        assert!(got[2].as_ref().unwrap().is_empty());
-    }
-
-    #[test]
-    fn numbered_messages_are_distinct_crlf_messages() {
-        let m = numbered_messages(30);
-        assert_eq!(m.len(), 30);
-        assert!(m.iter().any(|m| contains(m, b"\r\n.\r\n")));
-        let mut sorted = m.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), 30);
-    }
-}
-
 /// A batch is pipelined whenever the server allows it, without the caller asking CAPA first: the client asks it
 /// once, before its first batch. A server that refuses CAPA is not asked again, and gets one command at a time.
 pub fn scripted_batches_learn_pipelining<A: Adapter>(adapter: &A) {
@@ -4134,5 +4070,69 @@ pub fn scripted_stalled_reader_timeout<A: Adapter>(adapter: &A) {
             batch_bytes <= 17 * 1024,
             "{batch}: {batch_bytes} octets of commands went to a server that answered none"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every public scenario function is in `all_scenarios!`, and nothing else is.
+    #[test]
+    fn all_scenarios_lists_every_scenario() {
+        let listed: &[&str] = crate::all_scenarios!(@names);
+        let source = include_str!("scenarios.rs");
+        let defined: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub fn "))
+            .filter_map(|rest| rest.split_once("<A: Adapter>").map(|(name, _)| name))
+            .collect();
+        let mut listed_sorted = listed.to_vec();
+        listed_sorted.sort_unstable();
+        let mut defined_sorted = defined.clone();
+        defined_sorted.sort_unstable();
+        assert_eq!(listed_sorted, defined_sorted);
+        assert!(listed.len() >= 50, "{}", listed.len());
+    }
+
+    #[test]
+    fn top_of_cuts_after_the_header_and_n_lines() {
+        let m = b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\nthree\r\n";
+        assert_eq!(top_of(m, 0), b"A: 1\r\nB: 2\r\n\r\n");
+        assert_eq!(top_of(m, 2), b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top_of(m, 9), m);
+        assert_eq!(top_of(b"A: 1\r\n\r\nlast", 5), b"A: 1\r\n\r\nlast\r\n");
+    }
+
+    #[test]
+    fn counting_sink_and_collector() {
+        let mut sink = CountingSink::new();
+        sink.write_all(b"hello ").unwrap();
+        sink.write_all(b"world").unwrap();
+        assert_eq!(sink, CountingSink::of(b"hello world"));
+        assert_ne!(sink, CountingSink::of(b"hello worle"));
+
+        let mut c = RetrManyCollector::new();
+        c.data(b"a");
+        c.data(b"b");
+        c.end();
+        c.refused(TestError::new(ErrorKind::Server { code: None }, "no"));
+        c.end();
+        let got = c.finish();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap(), b"ab");
+        assert!(got[1].is_err());
+        assert!(got[2].as_ref().unwrap().is_empty());
+    }
+
+    #[test]
+    fn numbered_messages_are_distinct_crlf_messages() {
+        let m = numbered_messages(30);
+        assert_eq!(m.len(), 30);
+        assert!(m.iter().any(|m| contains(m, b"\r\n.\r\n")));
+        let mut sorted = m.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 30);
     }
 }
