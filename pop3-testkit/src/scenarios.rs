@@ -4019,17 +4019,56 @@ pub fn scripted_tls_version_floor<A: Adapter>(adapter: &A) {
 /// A server that stops reading (its receive buffer shrunk to 4 KiB) while the client pipelines a batch of
 /// 100,000 DELE or RETR commands, and never answers: each batch ends in a timeout within the configured limits,
 /// no hang, and the session is closed. The client never has more than its in-flight window unanswered, so the
-/// server is not made to buffer the whole batch. (I-06)
+/// server is not made to buffer the whole batch. A write that cannot fit in the buffers, a single SASL line of
+/// 8 MiB (an XOAUTH2 token that size), ends in a timeout too, long before the server would read again. (I-06)
 pub fn scripted_stalled_reader_timeout<A: Adapter>(adapter: &A) {
-    let deaf = Duration::from_millis(2500);
+    let limits = Timeouts::all(Duration::from_millis(500)).with_response(Duration::from_secs(1));
+    // The write limit applies to each write's progress (a driver may make several writes of one line), and the
+    // 8 MiB are encoded first: the bound is that the call ends while the server still does not read.
+    let deaf = Duration::from_secs(10);
+    let server = scripted(
+        Script::new()
+            .server(GREETING)
+            .client("CAPA")
+            .server("+OK\r\nUSER\r\nSASL XOAUTH2\r\n.\r\n")
+            .client("AUTH XOAUTH2")
+            .server("+ \r\n")
+            .stop_reading(deaf)
+            .stall_forever(),
+    );
+    let spec = scripted_spec(&server, Security::Plaintext)
+        .allow_plaintext_credentials()
+        .timeouts(limits);
+    let mut s = connect(adapter, &spec);
+    ok(s.capa(), "CAPA");
+    let token = "t".repeat(8 << 20);
+    let started = Instant::now();
+    let e = err(
+        s.auth(Mechanism::xoauth2(SCRIPT_USER, token)),
+        "an 8 MiB line to a server that stopped reading",
+    );
+    let took = started.elapsed();
+    assert!(
+        matches!(e.kind, ErrorKind::Timeout),
+        "a write that cannot complete: expected Timeout, got {e}"
+    );
+    assert!(
+        took < deaf - SLACK,
+        "the write ended after {took:?}, when the server read again, not by the client's limit"
+    );
+    assert_closed(
+        &err(s.noop(), "NOOP after the timeout"),
+        "after a write timeout",
+    );
+    drop((s, server));
+
+    let pause = Duration::from_millis(2500);
     let msgs: Vec<u64> = (1..=100_000).collect();
     for batch in ["DELE", "RETR"] {
-        let server = scripted(logged_in_script().stop_reading(deaf).stall_forever());
+        let server = scripted(logged_in_script().stop_reading(pause).stall_forever());
         let spec = scripted_spec(&server, Security::Plaintext)
             .allow_plaintext_credentials()
-            .timeouts(
-                Timeouts::all(Duration::from_millis(500)).with_response(Duration::from_secs(1)),
-            );
+            .timeouts(limits);
         let mut s = connect(adapter, &spec);
         scripted_login(&mut s);
         let started = Instant::now();
@@ -4057,7 +4096,7 @@ pub fn scripted_stalled_reader_timeout<A: Adapter>(adapter: &A) {
         drop(s);
 
         // Once the server reads again, it finds at most the client's window of commands (16 KiB), not 1.3 MB.
-        thread::sleep(deaf.saturating_sub(started.elapsed()));
+        thread::sleep(pause.saturating_sub(started.elapsed()));
         let sent = settled_client_bytes(&server);
         let batch_bytes = sent.len() - LOGGED_IN_BYTES.len();
         assert!(
