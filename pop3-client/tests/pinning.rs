@@ -2,7 +2,8 @@
 //! accepted for the host it names and for nothing else, the server must still prove it holds the key, and a
 //! malformed fingerprint is refused before any connection. (E-07)
 //!
-//! The handshakes run in memory between the client configuration under test and a rustls server presenting
+//! Fingerprints are spelt as `openssl x509 -noout -fingerprint -sha256` prints them
+//! ([`TestCert::sha256_fingerprint`]). The handshakes run in memory between the client configuration under test and a rustls server presenting
 //! certificates made for the test, so each outcome is the exact rustls error.
 
 use std::sync::Arc;
@@ -13,66 +14,15 @@ use pop3_client::rustls::pki_types::{
 };
 use pop3_client::rustls::server::{ClientHello, ResolvesServerCert};
 use pop3_client::rustls::sign::CertifiedKey;
-use pop3_client::rustls::{
-    self, CertificateError, ClientConnection, ServerConfig, ServerConnection,
-};
+use pop3_client::rustls::{self, CertificateError, ServerConfig};
 use pop3_memserver::tls::{self as certs, TestCa, TestCert};
-use sha2::{Digest, Sha256};
+use support::handshake;
 
-/// The fingerprint as `openssl x509 -noout -fingerprint -sha256` prints it.
-fn fingerprint(cert: &TestCert) -> String {
-    let digest = Sha256::digest(cert.cert_der.as_ref());
-    let pairs: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-    pairs.join(":")
-}
-
-fn install_provider() {
-    // The crate is built without a provider feature here; the process default is used then.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Runs a handshake for `host` between `options`' client configuration and `server`; the client's verdict.
-fn handshake(
-    options: &TlsOptions,
-    host: &str,
-    server: Arc<ServerConfig>,
-) -> Result<(), rustls::Error> {
-    install_provider();
-    let config = options.client_config().expect("client configuration");
-    let name = ServerName::try_from(host.to_owned()).expect("host name");
-    let mut client = ClientConnection::new(config, name)?;
-    let mut server = ServerConnection::new(server).expect("server connection");
-    for _ in 0..20 {
-        let mut to_server = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut to_server).expect("client write");
-        }
-        let mut input = &to_server[..];
-        while !input.is_empty() {
-            server.read_tls(&mut input).expect("server read");
-            if let Err(e) = server.process_new_packets() {
-                panic!("the server failed first ({e}); the test wants the client's verdict");
-            }
-        }
-        let mut to_client = Vec::new();
-        while server.wants_write() {
-            server.write_tls(&mut to_client).expect("server write");
-        }
-        let mut input = &to_client[..];
-        while !input.is_empty() {
-            client.read_tls(&mut input).expect("client read");
-            client.process_new_packets()?;
-        }
-        if !client.is_handshaking() && !server.is_handshaking() {
-            return Ok(());
-        }
-    }
-    panic!("the handshake made no progress");
-}
+mod support;
 
 fn pinned(cert: &TestCert) -> TlsOptions {
     TlsOptions::default()
-        .pin_sha256(&fingerprint(cert))
+        .pin_sha256(&cert.sha256_fingerprint())
         .expect("a well-formed fingerprint")
 }
 
@@ -91,7 +41,10 @@ fn pinned_self_signed_certificate_is_accepted() {
     let options = pinned(&cert);
     handshake(&options, "localhost", cert.server_config()).expect("pinned certificate");
     // The fingerprint can be given in lower case and without colons too.
-    let plain = fingerprint(&cert).replace(':', "").to_ascii_lowercase();
+    let plain = cert
+        .sha256_fingerprint()
+        .replace(':', "")
+        .to_ascii_lowercase();
     let options = TlsOptions::default().pin_sha256(&plain).expect("plain hex");
     handshake(&options, "127.0.0.1", cert.server_config()).expect("pinned, as an IP address");
 }
@@ -205,7 +158,7 @@ fn a_copy_of_the_pinned_certificate_without_its_key_is_refused() {
 
 #[test]
 fn a_malformed_fingerprint_is_refused_when_configured() {
-    let good = fingerprint(&certs::self_signed_leaf());
+    let good = certs::self_signed_leaf().sha256_fingerprint();
     for bad in [
         String::new(),
         "not a fingerprint".to_owned(),

@@ -201,6 +201,20 @@ impl TestCert {
         }
     }
 
+    /// The certificate's SHA-256 fingerprint as `openssl x509 -noout
+    /// -fingerprint -sha256` prints it: 32 upper-case hex pairs joined by
+    /// colons (what a user would pin).
+    pub fn sha256_fingerprint(&self) -> String {
+        let sha256 = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+            .tls13()
+            .expect("a TLS 1.3 suite")
+            .common
+            .hash_provider;
+        let digest = sha256.hash(self.cert_der.as_ref());
+        let pairs: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        pairs.join(":")
+    }
+
     /// A rustls server configuration presenting this certificate.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.server_config_with_alpn(Vec::new())
