@@ -76,8 +76,9 @@ impl TlsOptions {
     /// with a self-signed certificate after checking its fingerprint by other means.
     ///
     /// The pin is narrow on purpose; it is not a way to "accept invalid certificates":
-    /// * it stands in for the issuer (and the validity dates) of that exact end-entity certificate only; any
-    ///   other certificate is verified against the roots as usual (and refused when only pins are configured);
+    /// * it stands in for the chain checks (issuer, validity dates, key usage) of that exact end-entity
+    ///   certificate only; any other certificate is verified against the roots as usual (and refused when only
+    ///   pins are configured);
     /// * the pinned certificate must still name the host being connected to (its subjectAltName), so the pin
     ///   does not make it acceptable for another host;
     /// * the server must still prove in the handshake that it holds the certificate's private key, so a copy of

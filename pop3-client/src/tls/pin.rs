@@ -100,8 +100,8 @@ impl ServerCertVerifier for PinningVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if self.pins.contains(&Fingerprint::of(end_entity)) {
-            // The pin stands in for the issuer (and its validity dates): the user decided on this very
-            // certificate. Which host it is for is not part of that decision.
+            // The pin stands in for the chain checks (issuer, validity dates, key usage): the user decided on
+            // this very certificate. Which host it is for is not part of that decision, so the name is checked.
             let parsed = ParsedCertificate::try_from(end_entity)?;
             rustls::client::verify_server_name(&parsed, server_name)?;
             return Ok(ServerCertVerified::assertion());
