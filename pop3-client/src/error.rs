@@ -16,7 +16,9 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(io::Error),
     /// TLS failed: the certificate did not verify (the rustls error says which check), or the handshake broke.
-    #[error("TLS error: {0}")]
+    /// Shown escaped and length-capped: rustls quotes the names a certificate presents, and those are the
+    /// server's bytes (a NUL or an escape sequence in a subjectAltName must not reach a terminal or a log as is).
+    #[error("TLS error: {}", Escaped::new(.0.to_string().as_bytes()))]
     Tls(rustls::Error),
     /// A configured time limit passed.
     #[error("timed out {0}")]

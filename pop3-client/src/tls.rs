@@ -1,5 +1,7 @@
 //! TLS settings: verified by default, narrow overrides by name.
 
+mod pin;
+
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -9,12 +11,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::error::{Error, Result};
+use pin::{Fingerprint, PinningVerifier};
 
 /// The ALPN protocol id for POP3 (IANA registry, RFC 2595). Offering it lets a server refuse cross-protocol
 /// connections (the ALPACA attack).
 pub const ALPN_POP3: &[u8] = b"pop3";
 
-/// How to set up TLS: which roots to trust, which client certificate to present.
+/// How to set up TLS: which roots to trust, which certificates to pin, which client certificate to present.
 ///
 /// The default trusts the roots compiled in by the `native-roots` or `webpki-roots` feature, verifies the host
 /// name, offers ALPN `pop3`, and negotiates TLS 1.2 or 1.3 without early data.
@@ -25,6 +28,7 @@ pub const ALPN_POP3: &[u8] = b"pop3";
 pub struct TlsOptions {
     extra_roots: Vec<CertificateDer<'static>>,
     only_extra_roots: bool,
+    pins: Vec<Fingerprint>,
     client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     config: Option<Arc<ClientConfig>>,
     /// The configuration once built; a fresh cell whenever an option changes.
@@ -36,6 +40,7 @@ impl fmt::Debug for TlsOptions {
         f.debug_struct("TlsOptions")
             .field("extra_roots", &self.extra_roots.len())
             .field("only_extra_roots", &self.only_extra_roots)
+            .field("pins", &self.pins)
             .field("client_auth", &self.client_auth.is_some())
             .field("custom_config", &self.config.is_some())
             .finish()
@@ -72,6 +77,35 @@ impl TlsOptions {
         Ok(self)
     }
 
+    /// Also trust the one server certificate whose SHA-256 fingerprint is `fingerprint` (64 hex digits, with or
+    /// without colons, as `openssl x509 -noout -fingerprint -sha256` prints it): how a mail user trusts a server
+    /// with a self-signed certificate after checking its fingerprint by other means.
+    ///
+    /// The pin is narrow on purpose; it is not a way to "accept invalid certificates":
+    /// * it stands in for the chain checks (issuer, validity dates, key usage) of that exact end-entity
+    ///   certificate only; any other certificate is verified against the roots as usual (and refused when only
+    ///   pins are configured);
+    /// * the pinned certificate must still name the host being connected to (its subjectAltName), so the pin
+    ///   does not make it acceptable for another host;
+    /// * the server must still prove in the handshake that it holds the certificate's private key, so a copy of
+    ///   the public certificate is worth nothing to an impostor.
+    ///
+    /// Call it again to pin several certificates (while a server changes its certificate). With pins and no
+    /// [`ca_pem`](Self::ca_pem), the default roots are still trusted if a roots feature is on.
+    ///
+    /// # Errors
+    /// `fingerprint` is not 32 hex-encoded octets: refused now, not at the first connection.
+    pub fn pin_sha256(mut self, fingerprint: &str) -> Result<Self> {
+        let pin = Fingerprint::parse(fingerprint).ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a SHA-256 certificate fingerprint is 64 hex digits, optionally in colon-separated pairs",
+            ))
+        })?;
+        self.pins.push(pin);
+        Ok(self)
+    }
+
     /// Present a client certificate (poplib's `certfile`/`keyfile`): a PEM chain and a PEM private key.
     ///
     /// # Errors
@@ -93,7 +127,7 @@ impl TlsOptions {
     }
 
     /// Use this rustls configuration as it is (poplib's `context`). The caller then owns every TLS decision,
-    /// including ALPN and verification.
+    /// including ALPN and verification (pins and roots given here are not used).
     pub fn config(mut self, config: Arc<ClientConfig>) -> Self {
         self.config = Some(config);
         self.built = Arc::default();
@@ -125,14 +159,22 @@ impl TlsOptions {
         for cert in &self.extra_roots {
             roots.add(cert.clone())?;
         }
-        if roots.is_empty() {
+        if roots.is_empty() && self.pins.is_empty() {
             return Err(Error::Tls(rustls::Error::General(
                 "no trusted root certificates: enable the webpki-roots or native-roots feature, or give a CA".into(),
             )));
         }
-        let builder = ClientConfig::builder_with_provider(provider()?)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
+        let provider = provider()?;
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let builder = if self.pins.is_empty() {
+            builder.with_root_certificates(roots)
+        } else {
+            let verifier = PinningVerifier::new(self.pins.clone(), roots, provider)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        };
         let mut config = match &self.client_auth {
             Some((chain, key)) => builder.with_client_auth_cert(chain.clone(), key.clone_key())?,
             None => builder.with_no_client_auth(),

@@ -45,6 +45,21 @@ pub enum Step {
     /// start of the handshake (where a client that pipelined plaintext after
     /// `STLS` would be caught).
     StartTls(Arc<rustls::ServerConfig>),
+    /// Like [`Step::StartTls`], but the ServerHello is rewritten to select
+    /// this ALPN protocol instead of the one rustls chose: a server that
+    /// selects a protocol the client did not offer, which rustls cannot be
+    /// configured to be. The configuration must be TLS 1.2 only (in TLS 1.3
+    /// the choice travels encrypted) and must select a protocol of the same
+    /// length as this one: e.g.
+    /// [`TestCert::tls12_server_config_with_alpn`](crate::tls::TestCert::tls12_server_config_with_alpn)
+    /// selecting `pop3`, rewritten to `imap`. The client should abort at the
+    /// ServerHello; a client that does not is caught by the transcript hash.
+    StartTlsSelectingAlpn(Arc<rustls::ServerConfig>, Vec<u8>),
+    /// Read nothing and send nothing for this long, with the socket's
+    /// receive buffer shrunk to a few KiB: whatever the client writes piles
+    /// up in the buffers until they are full and its writes block. Then the
+    /// server reads (and records) again.
+    StopReading(Duration),
     /// Keep the connection open and idle until the client closes it or the
     /// server is dropped. The script counts as finished once reached.
     StallForever,
@@ -156,6 +171,25 @@ impl Script {
         self.step(Step::StartTls(config))
     }
 
+    /// [`Step::StartTlsSelectingAlpn`].
+    #[must_use]
+    pub fn start_tls_selecting_alpn(
+        self,
+        config: Arc<rustls::ServerConfig>,
+        protocol: impl AsRef<[u8]>,
+    ) -> Self {
+        self.step(Step::StartTlsSelectingAlpn(
+            config,
+            protocol.as_ref().to_vec(),
+        ))
+    }
+
+    /// [`Step::StopReading`].
+    #[must_use]
+    pub fn stop_reading(self, duration: Duration) -> Self {
+        self.step(Step::StopReading(duration))
+    }
+
     /// [`Step::Close`].
     #[must_use]
     pub fn close(self) -> Self {
@@ -262,6 +296,7 @@ impl ScriptedServer {
             let mut conn = ScriptConn {
                 sock,
                 tls: None,
+                alpn_rewrite: None,
                 shared: Arc::clone(&sh),
                 index,
                 consumed: 0,
@@ -346,6 +381,8 @@ enum Pump {
 struct ScriptConn {
     sock: TcpStream,
     tls: Option<ServerConnection>,
+    /// The ALPN protocol the next ServerHello is rewritten to select.
+    alpn_rewrite: Option<Vec<u8>>,
     shared: Arc<Shared>,
     index: usize,
     /// How much of this connection's transcript has been consumed as lines.
@@ -420,6 +457,17 @@ impl ScriptConn {
                     }
                 }
                 Step::StartTls(config) => self.start_tls(config).map_err(|e| at(&e))?,
+                Step::StartTlsSelectingAlpn(config, protocol) => {
+                    self.alpn_rewrite = Some(protocol.clone());
+                    self.start_tls(config).map_err(|e| at(&e))?;
+                }
+                Step::StopReading(duration) => {
+                    let _ = socket2::SockRef::from(&self.sock).set_recv_buffer_size(4096);
+                    let deadline = Instant::now() + *duration;
+                    while Instant::now() < deadline && !self.guard.stopping() {
+                        thread::sleep(Duration::from_millis(10).min(deadline - Instant::now()));
+                    }
+                }
                 Step::StallForever => return Ok(End::Drain),
                 Step::Serve(responder) => return self.serve(responder).map_err(|e| at(&e)),
             }
@@ -470,10 +518,21 @@ impl ScriptConn {
     }
 
     fn write_tls(&mut self) -> io::Result<()> {
-        if let Some(tls) = &mut self.tls {
+        let Some(tls) = &mut self.tls else {
+            return Ok(());
+        };
+        if let Some(protocol) = &self.alpn_rewrite {
+            let mut records = Vec::new();
             while tls.wants_write() {
-                tls.write_tls(&mut self.sock)?;
+                tls.write_tls(&mut records)?;
             }
+            if select_alpn(&mut records, protocol).is_some() {
+                self.alpn_rewrite = None;
+            }
+            return self.sock.write_all(&records);
+        }
+        while tls.wants_write() {
+            tls.write_tls(&mut self.sock)?;
         }
         Ok(())
     }
@@ -660,7 +719,48 @@ fn step_name(step: &Step) -> &'static str {
         Step::Reset => "Reset",
         Step::Stall(_) => "Stall",
         Step::StartTls(_) => "StartTls",
+        Step::StartTlsSelectingAlpn(..) => "StartTlsSelectingAlpn",
+        Step::StopReading(_) => "StopReading",
         Step::StallForever => "StallForever",
         Step::Serve(_) => "Serve",
     }
+}
+
+/// Rewrites the ALPN protocol selected by the TLS 1.2 ServerHello at the
+/// start of `records` to `protocol` (of the same length). `None` when the
+/// bytes hold no such ServerHello.
+fn select_alpn(records: &mut [u8], protocol: &[u8]) -> Option<()> {
+    let u16_at = |b: &[u8], at: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *b.get(at)?,
+            *b.get(at + 1)?,
+        ])))
+    };
+    // Record header (type 22, handshake), then a ServerHello (type 2) header.
+    if records.first() != Some(&0x16) || records.get(5) != Some(&2) {
+        return None;
+    }
+    // Version, random, session id, cipher suite, compression method.
+    let mut at = 9 + 2 + 32;
+    at += 1 + usize::from(*records.get(at)?);
+    at += 2 + 1;
+    let end = at + 2 + u16_at(records, at)?;
+    at += 2;
+    while at + 4 <= end {
+        let kind = u16_at(records, at)?;
+        let len = u16_at(records, at + 2)?;
+        if kind == 0x0010 {
+            // Protocol list length, then the one protocol's length and name.
+            let name_len = usize::from(*records.get(at + 6)?);
+            if name_len != protocol.len() {
+                return None;
+            }
+            records
+                .get_mut(at + 7..at + 7 + name_len)?
+                .copy_from_slice(protocol);
+            return Some(());
+        }
+        at += 4 + len;
+    }
+    None
 }

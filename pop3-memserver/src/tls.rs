@@ -9,9 +9,12 @@
 //!
 //! ALPN: [`TestCert::server_config_with_alpn`] makes a server that selects
 //! one of the given protocols. A server that *forces* a protocol the client
-//! did not offer cannot be built with rustls (it only ever picks from the
+//! did not offer cannot be configured in rustls (it only ever picks from the
 //! client's list, and rejects the handshake with `no_application_protocol`
-//! when there is no overlap), so that case is not provided.
+//! when there is no overlap); the scripted server's
+//! [`Step::StartTlsSelectingAlpn`](crate::Step::StartTlsSelectingAlpn)
+//! plays one by rewriting a TLS 1.2 ServerHello (see
+//! [`TestCert::tls12_server_config_with_alpn`]).
 
 use std::sync::Arc;
 
@@ -134,6 +137,22 @@ impl TestCa {
         })
     }
 
+    /// A certificate for [`SERVER_NAMES`] that becomes valid in 2090.
+    pub fn not_yet_valid_leaf(&self) -> TestCert {
+        self.issue_with(SERVER_NAMES, |p| {
+            p.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        })
+    }
+
+    /// A certificate for [`SERVER_NAMES`] whose extended key usage allows
+    /// client authentication only, not `serverAuth`.
+    pub fn client_auth_only_leaf(&self) -> TestCert {
+        self.issue_with(SERVER_NAMES, |p| {
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        })
+    }
+
     fn issue_with(&self, names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) -> TestCert {
         let key = KeyPair::generate().map_err(rcgen_err).expect("leaf key");
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
@@ -182,6 +201,20 @@ impl TestCert {
         }
     }
 
+    /// The certificate's SHA-256 fingerprint as `openssl x509 -noout
+    /// -fingerprint -sha256` prints it: 32 upper-case hex pairs joined by
+    /// colons (what a user would pin).
+    pub fn sha256_fingerprint(&self) -> String {
+        let sha256 = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+            .tls13()
+            .expect("a TLS 1.3 suite")
+            .common
+            .hash_provider;
+        let digest = sha256.hash(self.cert_der.as_ref());
+        let pairs: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        pairs.join(":")
+    }
+
     /// A rustls server configuration presenting this certificate.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.server_config_with_alpn(Vec::new())
@@ -196,11 +229,30 @@ impl TestCert {
     ///
     /// If rustls rejects the key, which cannot happen for keys made here.
     pub fn server_config_with_alpn(&self, protocols: Vec<Vec<u8>>) -> Arc<rustls::ServerConfig> {
+        self.config_for(rustls::DEFAULT_VERSIONS, protocols)
+    }
+
+    /// Like [`server_config_with_alpn`](Self::server_config_with_alpn), but
+    /// TLS 1.2 only: its ServerHello, ALPN choice included, travels in clear
+    /// (what [`Step::StartTlsSelectingAlpn`](crate::Step::StartTlsSelectingAlpn)
+    /// needs).
+    pub fn tls12_server_config_with_alpn(
+        &self,
+        protocols: Vec<Vec<u8>>,
+    ) -> Arc<rustls::ServerConfig> {
+        self.config_for(&[&rustls::version::TLS12], protocols)
+    }
+
+    fn config_for(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        protocols: Vec<Vec<u8>>,
+    ) -> Arc<rustls::ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
+            .with_protocol_versions(versions)
+            .expect("ring supports TLS 1.2 and 1.3")
             .with_no_client_auth()
             .with_single_cert(vec![self.cert_der.clone()], key)
             .expect("rustls accepts the generated key");

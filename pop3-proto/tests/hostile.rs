@@ -1651,6 +1651,7 @@ fn j01_server_text_is_escaped_and_capped_when_shown() {
         shown.starts_with(r"malformed status line: *OK \x1b[31;1;4mPOP3\x1b[0m xxx"),
         "{shown}"
     );
+    // J-04: 1,500 octets of server text make an error message of under 300.
     assert!(!shown.contains('\x1b') && shown.len() < 300, "{shown}");
 
     let run = session().replay(&format!("S: -ERR {hostile}"));

@@ -92,7 +92,7 @@ fn capa_refused_leaves_the_capabilities_unknown() {
 #[test]
 fn login_refused_with_response_codes() {
     // §8 (IN-USE, LOGIN-DELAY), RFC 3206 (SYS/TEMP, SYS/PERM, AUTH): codes are matched case-insensitively, unknown
-    // ones are kept as sent, and a malformed one stays in the text.
+    // ones are kept as sent, and a malformed one stays in the text. (HOSTILE F-11)
     let mut session = session();
     for _ in 0..7 {
         session = session.when_idle(login());
@@ -310,6 +310,7 @@ fn pipelined_retr_with_an_error_in_the_middle() {
 #[test]
 fn credentials_and_quit_go_out_alone_while_pipelining() {
     // USER, PASS and QUIT are barriers: nothing goes out with them, and QUIT waits for what is in flight.
+    // (HOSTILE C-02)
     let run = session()
         .when_idle([
             Command::Capa,
@@ -354,6 +355,7 @@ fn credentials_and_quit_go_out_alone_while_pipelining() {
 #[test]
 fn stls_apop_and_auth_go_out_alone_while_pipelining() {
     // Each is sent with a LANG before it: the LANG goes first, then the barrier alone once LANG is answered.
+    // (HOSTILE C-02)
     let run = session()
         .when_idle([Command::Capa])
         .when_idle([Command::Lang(None), Command::Stls])

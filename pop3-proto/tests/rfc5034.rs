@@ -14,7 +14,7 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 #[test]
 fn auth_plain_with_an_initial_response() {
-    // RFC 5034 §6: authzid "test", user "test", password "test".
+    // RFC 5034 §6: authzid "test", user "test", password "test". (HOSTILE F-10)
     let run = session()
         .when_idle([Command::Auth(Mechanism::Plain {
             authzid: "test".into(),
@@ -92,7 +92,7 @@ fn auth_plain_goes_two_step_when_initial_responses_are_off() {
 
 #[test]
 fn auth_external_with_an_empty_initial_response() {
-    // RFC 5034 §4: an empty initial response is sent as `=`.
+    // RFC 5034 §4: an empty initial response is sent as `=`. (HOSTILE F-10)
     let run = session()
         .when_idle([Command::Auth(Mechanism::external(""))])
         .replay(

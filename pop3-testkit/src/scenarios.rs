@@ -727,6 +727,10 @@ macro_rules! all_scenarios {
             scripted_closed_after_protocol_error,
             fault_close_at_every_offset,
             fault_stall_at_every_offset,
+            scripted_alpn_unoffered_protocol,
+            scripted_certificate_checks_beyond_trust,
+            scripted_tls_version_floor,
+            scripted_stalled_reader_timeout,
         }
     };
 }
@@ -1247,7 +1251,7 @@ pub fn dovecot_login_picks_strongest<A: Adapter>(adapter: &A) {
     ok(s.quit(), "QUIT");
 }
 
-/// A wrong password is `-ERR [AUTH]`; the session stays usable and the right password then works.
+/// A wrong password is `-ERR [AUTH]`; the session stays usable and the right password then works. (F-11)
 pub fn dovecot_wrong_password<A: Adapter>(adapter: &A) {
     let user = dovecot_user("wrongpw", &sample_messages()[..1]);
     let mut s = connect(adapter, &ConnectSpec::dovecot(Security::StartTls));
@@ -2258,8 +2262,8 @@ pub fn scripted_bad_certificates<A: Adapter>(adapter: &A) {
     }
 }
 
-/// The client offers ALPN `pop3`: a server selecting it reports it; a server without ALPN still works; a server
-/// that speaks only another protocol refuses the handshake (ALPACA defence).
+/// The client offers ALPN `pop3`: a server selecting it reports it; a server without ALPN still works and reports
+/// none (E-03); a server that speaks only another protocol refuses the handshake (ALPACA defence).
 pub fn scripted_alpn<A: Adapter>(adapter: &A) {
     let pki = TestPki::generate();
     let alpn = |protocols: &[&[u8]]| {
@@ -2894,6 +2898,10 @@ pub fn scripted_empty_answers<A: Adapter>(adapter: &A) {
 /// A ClientHello's extensions, as far as the scenarios check them.
 #[derive(Debug)]
 struct ClientHello {
+    /// The version field of the ClientHello itself (0x0303 for every modern client).
+    legacy_version: u16,
+    /// The supported_versions extension.
+    versions: Vec<u16>,
     sni: Option<String>,
     alpn: Option<Vec<Vec<u8>>>,
     early_data: bool,
@@ -2922,6 +2930,8 @@ fn parse_client_hello(bytes: &[u8]) -> Option<ClientHello> {
     at += 1 + usize::from(*hello.get(at)?);
     let extensions = hello.get(at + 2..at + 2 + u16_at(hello, at)?)?;
     let mut parsed = ClientHello {
+        legacy_version: u16::from_be_bytes([*hello.first()?, *hello.get(1)?]),
+        versions: Vec::new(),
         sni: None,
         alpn: None,
         early_data: false,
@@ -2946,6 +2956,13 @@ fn parse_client_hello(bytes: &[u8]) -> Option<ClientHello> {
                 parsed.alpn = Some(protocols);
             }
             0x002a => parsed.early_data = true,
+            0x002b => {
+                let list = data.get(1..1 + usize::from(*data.first()?))?;
+                parsed.versions = list
+                    .chunks_exact(2)
+                    .map(|v| u16::from_be_bytes([v[0], v[1]]))
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -3791,6 +3808,309 @@ pub fn scripted_batches_learn_pipelining<A: Adapter>(adapter: &A) {
         b"USER u\r\nPASS s3cret-pw\r\nCAPA\r\nRETR 1\r\nRETR 2\r\nRETR 2\r\n",
         "CAPA asked once, batches unpipelined",
     );
+}
+
+/// What a server says after its handshake: the greeting on POP3S, the answer to the second CAPA after STLS.
+fn after_handshake(script: Script, security: Security) -> Script {
+    if security == Security::Implicit {
+        script.server(GREETING)
+    } else {
+        script.client("CAPA").server(CAPA_PLAIN)
+    }
+}
+
+/// A server whose ServerHello selects ALPN `imap` although the client offered only `pop3` (a TLS 1.2 ServerHello,
+/// rewritten in flight: rustls cannot be configured to do it). The client aborts the handshake, on POP3S and after
+/// STLS, before any command; the same server without the rewrite is accepted. (E-02)
+pub fn scripted_alpn_unoffered_protocol<A: Adapter>(adapter: &A) {
+    let pki = TestPki::generate();
+    let selecting_pop3 = || {
+        pki.server
+            .tls12_server_config_with_alpn(vec![b"pop3".to_vec()])
+    };
+    for security in [Security::Implicit, Security::StartTls] {
+        let before_tls = || {
+            if security == Security::Implicit {
+                Script::new()
+            } else {
+                Script::new()
+                    .server(GREETING)
+                    .client("STLS")
+                    .server("+OK Begin TLS\r\n")
+            }
+        };
+        let plain: &[u8] = if security == Security::Implicit {
+            b""
+        } else {
+            b"STLS\r\n"
+        };
+
+        let honest = scripted(
+            after_handshake(before_tls().start_tls(selecting_pop3()), security).stall_forever(),
+        );
+        let spec = scripted_spec(&honest, security).ca_pem(pki.ca.cert_pem());
+        let s = connect(adapter, &spec);
+        assert_eq!(s.tls_alpn().as_deref(), Some(&b"pop3"[..]), "{security:?}");
+
+        let server = scripted(
+            after_handshake(
+                before_tls().start_tls_selecting_alpn(selecting_pop3(), "imap"),
+                security,
+            )
+            .stall_forever(),
+        );
+        let spec = scripted_spec(&server, security).ca_pem(pki.ca.cert_pem());
+        let e = connect_err(adapter, &spec);
+        assert_tls(&e, &format!("{security:?}: ServerHello selecting imap"));
+        assert!(
+            e.message.contains("SelectedUnofferedApplicationProtocol"),
+            "{security:?}: the error should name the unoffered protocol: {e}"
+        );
+        assert_sent(&server, plain, "no command after a refused handshake");
+        assert_eq!(
+            server.connections(),
+            1,
+            "{security:?}: the client reconnected"
+        );
+    }
+}
+
+/// Certificates a trusted CA issued but that are still unacceptable: not valid yet, an extended key usage without
+/// `serverAuth`, a wildcard two labels above the host (`*.example.org` for `a.b.example.org`), a NUL inside the
+/// subjectAltName (`localhost\0.attacker.example` for `localhost`). Each fails with a TLS error naming the
+/// reason, on POP3S and after STLS, with no command sent and no second connection; a one-label wildcard match is
+/// accepted, so the refusal is about the depth. (E-05)
+pub fn scripted_certificate_checks_beyond_trust<A: Adapter>(adapter: &A) {
+    let ca = TestCa::new();
+    let bad: [(&str, &str, TestCert, &str); 4] = [
+        (
+            "not yet valid",
+            "localhost",
+            ca.not_yet_valid_leaf(),
+            "not valid yet",
+        ),
+        (
+            "without serverAuth",
+            "localhost",
+            ca.client_auth_only_leaf(),
+            "extended key usage",
+        ),
+        (
+            "wildcard two labels deep",
+            "a.b.example.org",
+            ca.issue(&["*.example.org"]),
+            "not valid for name",
+        ),
+        (
+            "NUL in the name",
+            "localhost",
+            ca.issue(&["localhost\0.attacker.example"]),
+            "not valid for name",
+        ),
+    ];
+    for (what, host, cert, reason) in &bad {
+        for security in [Security::Implicit, Security::StartTls] {
+            let (script, plain): (Script, &[u8]) = if security == Security::Implicit {
+                (Script::new(), b"")
+            } else {
+                let stls = Script::new()
+                    .server(GREETING)
+                    .client("STLS")
+                    .server("+OK Begin TLS\r\n");
+                (stls, b"STLS\r\n")
+            };
+            let server = scripted(
+                after_handshake(script.start_tls(cert.server_config()), security).stall_forever(),
+            );
+            let spec = scripted_spec(&server, security)
+                .host(*host)
+                .connect_to(server.addr())
+                .ca_pem(ca.cert_pem());
+            let e = connect_err(adapter, &spec);
+            assert_tls(&e, &format!("{security:?}, a certificate {what}"));
+            assert!(
+                e.message.contains(reason),
+                "{security:?}, a certificate {what}: the error should say {reason:?}: {e}"
+            );
+            assert!(
+                !e.message.chars().any(char::is_control),
+                "{security:?}, a certificate {what}: the certificate's bytes reach the message unescaped: {:?}",
+                e.message
+            );
+            assert_sent(&server, plain, what);
+            assert_eq!(server.connections(), 1, "{what}: the client reconnected");
+        }
+    }
+
+    let server = scripted(
+        Script::new()
+            .start_tls(ca.issue(&["*.example.org"]).server_config())
+            .server(GREETING)
+            .stall_forever(),
+    );
+    let spec = scripted_spec(&server, Security::Implicit)
+        .host("b.example.org")
+        .connect_to(server.addr())
+        .ca_pem(ca.cert_pem());
+    let s = connect(adapter, &spec);
+    assert!(s.is_encrypted(), "a one-label wildcard match");
+}
+
+/// A hand-written TLS 1.1 ServerHello (what a server limited to TLS 1.1 answers to any ClientHello): version
+/// 3.2, a fixed random, no session id, `TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA`, no compression, no extensions.
+fn tls11_server_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x02];
+    body.extend_from_slice(&[0x5a; 32]);
+    body.extend_from_slice(&[0x00, 0xc0, 0x13, 0x00]);
+    let mut handshake = vec![0x02, 0x00, 0x00, u8::try_from(body.len()).expect("short")];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![
+        0x16,
+        0x03,
+        0x02,
+        0x00,
+        u8::try_from(handshake.len()).expect("short"),
+    ];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+/// TLS 1.2 is the floor: the ClientHello offers only TLS 1.2 and 1.3 and no early data, a server that answers
+/// with TLS 1.1 is refused with an error saying so, and the client does not try again at a lower version (or at
+/// all): the server sees one connection. On POP3S and after STLS. (E-09, A-12)
+pub fn scripted_tls_version_floor<A: Adapter>(adapter: &A) {
+    for security in [Security::Implicit, Security::StartTls] {
+        let (script, plain): (Script, &[u8]) = if security == Security::Implicit {
+            (Script::new(), b"")
+        } else {
+            let stls = Script::new()
+                .server(GREETING)
+                .client("STLS")
+                .server("+OK Begin TLS\r\n");
+            (stls, b"STLS\r\n")
+        };
+        // The ClientHello arrives first (recorded as it is: the server does no TLS), then the old ServerHello.
+        let server = scripted(
+            script
+                .stall(Duration::from_millis(100))
+                .server(tls11_server_hello())
+                .stall_forever(),
+        );
+        let spec = scripted_spec(&server, security);
+        let e = connect_err(adapter, &spec);
+        assert_tls(&e, &format!("{security:?}: a TLS 1.1 server"));
+        assert!(
+            e.message.contains("ServerDoesNotSupportTls12Or13"),
+            "{security:?}: the error should say the version is too old: {e}"
+        );
+        // Give a retrying client the time to come back.
+        thread::sleep(Duration::from_millis(300));
+        assert_eq!(server.connections(), 1, "{security:?}: the client retried");
+        assert_sent_then_handshake(&server, plain, "TLS 1.1 refused");
+        let sent = server.client_bytes();
+        let hello = parse_client_hello(&sent[plain.len()..]).expect("a ClientHello");
+        assert_eq!(hello.legacy_version, 0x0303, "{security:?}: legacy version");
+        let mut versions = hello.versions.clone();
+        versions.sort_unstable();
+        assert_eq!(versions, [0x0303, 0x0304], "{security:?}: offered versions");
+        assert!(!hello.early_data, "{security:?}: early data offered");
+    }
+}
+
+/// A server that stops reading (its receive buffer shrunk to 4 KiB) while the client pipelines a batch of
+/// 100,000 DELE or RETR commands, and never answers: each batch ends in a timeout within the configured limits,
+/// no hang, and the session is closed. The client never has more than its in-flight window unanswered, so the
+/// server is not made to buffer the whole batch. A write that cannot fit in the buffers, a single SASL line of
+/// 8 MiB (an XOAUTH2 token that size), ends in a timeout too, long before the server would read again. (I-06)
+pub fn scripted_stalled_reader_timeout<A: Adapter>(adapter: &A) {
+    let limits = Timeouts::all(Duration::from_millis(500)).with_response(Duration::from_secs(1));
+    // The write limit applies to each write's progress (a driver may make several writes of one line), and the
+    // 8 MiB are encoded first: the bound is that the call ends while the server still does not read.
+    let deaf = Duration::from_secs(10);
+    let server = scripted(
+        Script::new()
+            .server(GREETING)
+            .client("CAPA")
+            .server("+OK\r\nUSER\r\nSASL XOAUTH2\r\n.\r\n")
+            .client("AUTH XOAUTH2")
+            .server("+ \r\n")
+            .stop_reading(deaf)
+            .stall_forever(),
+    );
+    let spec = scripted_spec(&server, Security::Plaintext)
+        .allow_plaintext_credentials()
+        .timeouts(limits);
+    let mut s = connect(adapter, &spec);
+    ok(s.capa(), "CAPA");
+    let token = "t".repeat(8 << 20);
+    let started = Instant::now();
+    let e = err(
+        s.auth(Mechanism::xoauth2(SCRIPT_USER, token)),
+        "an 8 MiB line to a server that stopped reading",
+    );
+    let took = started.elapsed();
+    assert!(
+        matches!(e.kind, ErrorKind::Timeout),
+        "a write that cannot complete: expected Timeout, got {e}"
+    );
+    assert!(
+        took < deaf - SLACK,
+        "the write ended after {took:?}, when the server read again, not by the client's limit"
+    );
+    assert_closed(
+        &err(s.noop(), "NOOP after the timeout"),
+        "after a write timeout",
+    );
+    drop((s, server));
+
+    let pause = Duration::from_millis(2500);
+    let msgs: Vec<u64> = (1..=100_000).collect();
+    for batch in ["DELE", "RETR"] {
+        let server = scripted(logged_in_script().stop_reading(pause).stall_forever());
+        let spec = scripted_spec(&server, Security::Plaintext)
+            .allow_plaintext_credentials()
+            .timeouts(limits);
+        let mut s = connect(adapter, &spec);
+        scripted_login(&mut s);
+        let started = Instant::now();
+        let e = if batch == "DELE" {
+            err(
+                s.dele_many(&msgs),
+                "dele_many to a server that stopped reading",
+            )
+        } else {
+            err(
+                s.retr_many(&msgs),
+                "retr_many to a server that stopped reading",
+            )
+        };
+        let took = started.elapsed();
+        assert!(
+            matches!(e.kind, ErrorKind::Timeout),
+            "{batch}: expected Timeout, got {e}"
+        );
+        assert!(
+            took <= Duration::from_secs(1) + SLACK,
+            "{batch}: the timeout took {took:?}"
+        );
+        assert_closed(&err(s.noop(), "NOOP after the timeout"), batch);
+        drop(s);
+
+        // Once the server reads again, it finds at most the client's window of commands (16 KiB), not 1.3 MB.
+        thread::sleep(pause.saturating_sub(started.elapsed()));
+        let sent = settled_client_bytes(&server);
+        let batch_bytes = sent.len() - LOGGED_IN_BYTES.len();
+        assert!(
+            sent.starts_with(LOGGED_IN_BYTES.as_bytes())
+                && sent[LOGGED_IN_BYTES.len()..].starts_with(format!("{batch} 1\r\n").as_bytes()),
+            "{batch}: {}",
+            show(&sent[..sent.len().min(200)])
+        );
+        assert!(
+            batch_bytes <= 17 * 1024,
+            "{batch}: {batch_bytes} octets of commands went to a server that answered none"
+        );
+    }
 }
 
 #[cfg(test)]
