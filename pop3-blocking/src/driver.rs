@@ -67,9 +67,18 @@ impl Driver for Blocking {
         loop {
             let outcome = match conversation.step(&mut op)? {
                 Action::Continue => continue,
-                Action::Write(bytes) => (driver.transport.write_all(bytes))
-                    .and_then(|()| driver.transport.flush())
-                    .map_err(|e| Error::from_io(e, "writing to the server")),
+                Action::Write(bytes) => {
+                    let octets = bytes.len();
+                    match (driver.transport.write_all(bytes))
+                        .and_then(|()| driver.transport.flush())
+                    {
+                        Ok(()) => {
+                            conversation.written(octets);
+                            Ok(())
+                        }
+                        Err(error) => Err(Error::from_io(error, "writing to the server")),
+                    }
+                }
                 Action::Read { timeout } => match driver.read(conversation.input_buffer(), timeout)
                 {
                     Ok(octets) => {

@@ -170,9 +170,16 @@ async fn run<T: AsyncIo, O: Operation>(
     loop {
         let outcome = match conversation.step(&mut op)? {
             Action::Continue => continue,
-            Action::Write(bytes) => within::<T, _>(timeouts.write, io.write_all(bytes))
-                .await
-                .map_err(|e| Error::from_io(e, "writing to the server")),
+            Action::Write(bytes) => {
+                let octets = bytes.len();
+                match within::<T, _>(timeouts.write, io.write_all(bytes)).await {
+                    Ok(()) => {
+                        conversation.written(octets);
+                        Ok(())
+                    }
+                    Err(error) => Err(Error::from_io(error, "writing to the server")),
+                }
+            }
             Action::Read { timeout } => {
                 match within::<T, _>(timeout, io.read(conversation.input_buffer())).await {
                     Ok(octets) => {

@@ -23,7 +23,8 @@ use crate::trace::Trace;
 pub enum Action<'a> {
     /// Nothing for the driver: step again.
     Continue,
-    /// Write these bytes, all of them, and flush, within [`Timeouts::write`]; then step again.
+    /// Write these bytes, all of them, and flush, within [`Timeouts::write`]; then report them with
+    /// [`Conversation::written`] and step again.
     Write(&'a [u8]),
     /// Read into [`Conversation::input_buffer`] within `timeout`, then report it with [`Conversation::received`]
     /// (0 octets for the end of the stream).
@@ -311,6 +312,11 @@ impl Conversation {
             &self.host,
             self.timeouts,
         )
+    }
+
+    /// Reports that the bytes of [`Action::Write`] were all written.
+    pub fn written(&mut self, octets: usize) {
+        self.client.consume_output(octets);
     }
 
     /// Where the driver reads into, after [`Action::Read`].

@@ -26,6 +26,11 @@ pub enum Error {
     /// The server broke the protocol; the session is closed.
     #[error("protocol violation by the server: {0}")]
     Protocol(pop3_proto::Error),
+    /// The server's answer to this command was well framed but wrong: malformed (`+OK seven 1800` to STAT), about
+    /// another message than the one asked, or a listing out of order or beyond the maildrop. Only this command
+    /// failed; the session is still usable.
+    #[error("invalid answer from the server: {0}")]
+    Invalid(pop3_proto::InvalidReply),
     /// The server answered `-ERR`. The session is still usable.
     #[error("server refused: {0}")]
     Server(ServerError),
@@ -162,6 +167,7 @@ impl Error {
         matches!(
             self,
             Self::Server(_)
+                | Self::Invalid(_)
                 | Self::Misuse(_)
                 | Self::TooLarge { .. }
                 | Self::ListingTooLong { .. }
@@ -233,7 +239,7 @@ impl From<Error> for io::Error {
             Error::Io(inner) | Error::Sink(inner) => inner.kind(),
             Error::TooLarge { .. } | Error::ListingTooLong { .. } => io::ErrorKind::FileTooLarge,
             Error::Timeout(_) => io::ErrorKind::TimedOut,
-            Error::Tls(_) | Error::Protocol(_) => io::ErrorKind::InvalidData,
+            Error::Tls(_) | Error::Protocol(_) | Error::Invalid(_) => io::ErrorKind::InvalidData,
             Error::Server(_) | Error::TlsUnavailable(_) => io::ErrorKind::Other,
             Error::Misuse(_) => io::ErrorKind::InvalidInput,
             Error::Closed(_) => io::ErrorKind::NotConnected,

@@ -149,7 +149,8 @@ pub(crate) struct ListingCollector {
     scans: Entries<ScanListing>,
     uids: Entries<UniqueIdListing>,
     list_refused: Option<ServerError>,
-    too_long: Option<Error>,
+    /// A listing too long, or a wrong answer to either command.
+    failed: Option<Error>,
 }
 
 impl ListingCollector {
@@ -159,13 +160,15 @@ impl ListingCollector {
             scans: Entries::new(limit),
             uids: Entries::new(limit),
             list_refused: None,
-            too_long: None,
+            failed: None,
         }
     }
 
     /// Takes one event of `part`.
     pub(crate) fn add(&mut self, part: ListingPart, event: &Event<'_>) {
         let taken = match (part, event) {
+            // A malformed UIDL is not a missing one: without sound UIDs, no listing at all.
+            (_, Event::Invalid { error, .. }) => Err(Error::Invalid(error.clone())),
             (ListingPart::List, Event::Err { reply, .. }) => {
                 self.list_refused = Some(ServerError::from_reply(reply));
                 Ok(())
@@ -174,20 +177,20 @@ impl ListingCollector {
             (ListingPart::Uidl, _) => self.uids.take(event, unique_id),
         };
         if let Err(error) = taken {
-            self.too_long.get_or_insert(error);
+            self.failed.get_or_insert(error);
         }
     }
 
     /// Every message LIST named, in LIST's order, with its UID if UIDL gave one.
     ///
     /// # Errors
-    /// [`Error::Server`] if LIST was refused, [`Error::ListingTooLong`] if either answer had too many entries; a
-    /// refused UIDL only leaves the UIDs out.
+    /// [`Error::Server`] if LIST was refused, [`Error::ListingTooLong`] if either answer had too many entries,
+    /// [`Error::Invalid`] if either was wrong; a refused UIDL only leaves the UIDs out.
     pub(crate) fn finish(self) -> Result<Vec<Listing>> {
         if let Some(refusal) = self.list_refused {
             return Err(Error::Server(refusal));
         }
-        if let Some(error) = self.too_long {
+        if let Some(error) = self.failed {
             return Err(error);
         }
         let mut uids: HashMap<u64, String> = self

@@ -38,7 +38,7 @@ use crate::scenarios::{
 /// What the scenarios need to know of a driver to run it synchronously, one call at a time.
 pub trait SyncDriver: 'static {
     /// The driver under test.
-    type Driver: Connect + ConnectStream<Self::Stream> + 'static;
+    type Driver: Connect + ConnectStream<Self::Stream> + fmt::Debug + 'static;
 
     /// The stream `connect_stream` takes when a scenario opens the TCP connection itself (to verify TLS against
     /// another name than the address it connects to).
@@ -175,6 +175,7 @@ fn classify(error: Error) -> TestError {
         }
         Error::TlsUnavailable(_) => ErrorKind::TlsUnavailable { code: None },
         Error::Misuse(inner) => ErrorKind::Misuse(Some(inner.clone())),
+        Error::Invalid(inner) => ErrorKind::Invalid(inner.clone()),
         Error::TooLarge { .. } | Error::ListingTooLong { .. } => ErrorKind::TooLarge,
         Error::Sink(_) => ErrorKind::Sink,
         Error::Closed(_) => ErrorKind::Closed,
@@ -208,6 +209,10 @@ impl<S: SyncDriver> SessionUnderTest for ClientSession<S> {
 
     fn is_encrypted(&self) -> bool {
         self.0.is_encrypted()
+    }
+
+    fn debug_text(&self) -> String {
+        format!("{:?}", self.0)
     }
 
     fn tls_alpn(&self) -> Option<Vec<u8>> {

@@ -306,6 +306,8 @@ pub enum ErrorKind {
         /// The response code of the STLS refusal, if any.
         code: Option<String>,
     },
+    /// A well-framed but wrong answer: only that command failed.
+    Invalid(pop3_proto::InvalidReply),
     /// Refused before sending.
     Misuse(Option<SendError>),
     /// Message or listing larger than the in-memory limit.
@@ -430,6 +432,8 @@ pub trait SessionUnderTest {
     fn is_encrypted(&self) -> bool;
     /// The ALPN protocol the server selected, if TLS is up and it selected one.
     fn tls_alpn(&self) -> Option<Vec<u8>>;
+    /// The session's `{:?}`.
+    fn debug_text(&self) -> String;
 
     /// CAPA.
     fn capa(&mut self) -> TestResult<Capabilities>;
@@ -709,6 +713,8 @@ macro_rules! all_scenarios {
             scripted_listing_without_uidl,
             scripted_listing_limit,
             scripted_batches_learn_pipelining,
+            scripted_wrong_answers_fail_only_their_command,
+            scripted_secrets_not_in_debug,
             scripted_empty_answers,
             scripted_quit_answers,
             scripted_no_greeting_timeout,
@@ -4109,6 +4115,189 @@ pub fn scripted_stalled_reader_timeout<A: Adapter>(adapter: &A) {
         assert!(
             batch_bytes <= 17 * 1024,
             "{batch}: {batch_bytes} octets of commands went to a server that answered none"
+        );
+    }
+}
+
+#[track_caller]
+fn assert_invalid(
+    error: &TestError,
+    what: &str,
+    expected: impl Fn(&pop3_proto::InvalidReply) -> bool,
+) {
+    assert!(
+        matches!(&error.kind, ErrorKind::Invalid(reply) if expected(reply)),
+        "{what}: expected that invalid answer, got {error}"
+    );
+}
+
+/// Answers are checked against their questions, and a wrong answer that is still well framed fails only its
+/// command: `LIST 1` answered for message 99, a STAT of `+OK seven 1800`, a listing that goes back, repeats or
+/// passes the count STAT gave, a malformed entry — each is a typed error, and the next command is answered.
+pub fn scripted_wrong_answers_fail_only_their_command<A: Adapter>(adapter: &A) {
+    use pop3_proto::InvalidReply;
+    let server = scripted(
+        logged_in_script()
+            .client("LIST 1")
+            .server("+OK 99 1024\r\n")
+            .client("UIDL 1")
+            .server("+OK 99 abc\r\n")
+            .client("STAT")
+            .server("+OK seven 1800\r\n")
+            .client("STAT")
+            .server("+OK 7\r\n")
+            .client("STAT")
+            .server("+OK 2 320\r\n")
+            .client("LIST")
+            .server("+OK\r\n2 200\r\n1 120\r\n.\r\n")
+            .client("UIDL")
+            .server("+OK\r\n1 a\r\n1 b\r\n.\r\n")
+            .client("LIST")
+            .server("+OK\r\n1 120\r\n2 200\r\n3 50\r\n.\r\n")
+            .client("LIST")
+            .server("+OK\r\n1 120\r\nnot an entry\r\n.\r\n")
+            .client("LIST")
+            .client("UIDL")
+            .server("+OK\r\n1 120\r\n2 200\r\n.\r\n+OK\r\n1 a b\r\n2 c\r\n.\r\n")
+            .client("LIST 2")
+            .server("+OK 2 200\r\n")
+            .client("NOOP")
+            .server("+OK\r\n")
+            .stall_forever(),
+    );
+    let mut s = scripted_plain_session(adapter, &server);
+    let e = err(s.list_one(1), "LIST 1 answered for 99");
+    assert_invalid(&e, "LIST 1", |r| {
+        matches!(
+            r,
+            InvalidReply::WrongMessage {
+                asked: 1,
+                answered: 99
+            }
+        )
+    });
+    let e = err(s.uidl_one(1), "UIDL 1 answered for 99");
+    assert_invalid(&e, "UIDL 1", |r| {
+        matches!(
+            r,
+            InvalidReply::WrongMessage {
+                asked: 1,
+                answered: 99
+            }
+        )
+    });
+    for what in ["+OK seven 1800", "+OK 7"] {
+        let e = err(s.stat(), what);
+        assert_invalid(&e, what, |r| {
+            matches!(r, InvalidReply::MalformedListing { .. })
+        });
+    }
+    assert_eq!(ok(s.stat(), "STAT").count, 2);
+    let e = err(s.list(), "a LIST that goes back");
+    assert_invalid(&e, "LIST 2, 1", |r| {
+        matches!(
+            r,
+            InvalidReply::OutOfOrder {
+                previous: 2,
+                msg: 1
+            }
+        )
+    });
+    let e = err(s.uidl(), "a UIDL that repeats a number");
+    assert_invalid(&e, "UIDL 1, 1", |r| {
+        matches!(
+            r,
+            InvalidReply::OutOfOrder {
+                previous: 1,
+                msg: 1
+            }
+        )
+    });
+    let e = err(s.list(), "a LIST beyond the count STAT gave");
+    assert_invalid(&e, "LIST 3 of 2", |r| {
+        matches!(r, InvalidReply::BeyondCount { msg: 3, .. })
+    });
+    let e = err(s.list(), "a LIST with a malformed entry");
+    assert_invalid(&e, "LIST entry", |r| {
+        matches!(r, InvalidReply::MalformedListing { .. })
+    });
+    let e = err(s.listing(), "LIST and UIDL, the UIDL malformed");
+    assert_invalid(&e, "UIDL entry", |r| {
+        matches!(r, InvalidReply::MalformedListing { .. })
+    });
+    let scan = ok(s.list_one(2), "LIST 2 after all that");
+    assert_eq!((scan.msg, scan.octets), (2, 200));
+    ok(s.noop(), "NOOP: the session went on");
+    assert_sent(
+        &server,
+        format!(
+            "{LOGGED_IN_BYTES}LIST 1\r\nUIDL 1\r\nSTAT\r\nSTAT\r\nSTAT\r\nLIST\r\nUIDL\r\nLIST\r\nLIST\r\n\
+             LIST\r\nUIDL\r\nLIST 2\r\nNOOP\r\n"
+        )
+        .as_bytes(),
+        "every command answered in turn",
+    );
+}
+
+/// `{:?}` of a session never shows a credential: not a password queued behind an unanswered USER, not an APOP
+/// digest, not a bearer token (sent with AUTH, or held back until the server's `+`).
+pub fn scripted_secrets_not_in_debug<A: Adapter>(adapter: &A) {
+    const TOKEN: &str = "ya29.secret-bearer-token";
+    let long_token = format!("{TOKEN}-{}", "x".repeat(300));
+    let digest = {
+        use md5::{Digest, Md5};
+        let mut md5 = Md5::new();
+        md5.update(b"<1896.697170952@dbc.mtview.ca.us>");
+        md5.update(SCRIPT_PASSWORD.as_bytes());
+        md5.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    // CAPA without PIPELINING, so what follows an unanswered command stays queued in the client.
+    let capa = "+OK\r\nUSER\r\nSASL XOAUTH2\r\n.\r\n";
+    let limit = Duration::from_millis(300);
+    let cases: [(&str, &dyn Fn(&mut A::Session) -> TestResult<()>); 4] = [
+        ("login with PASS queued", &|s| {
+            s.login(SCRIPT_USER, SCRIPT_PASSWORD).map(drop)
+        }),
+        ("APOP", &|s| s.apop(SCRIPT_USER, SCRIPT_PASSWORD)),
+        ("AUTH XOAUTH2", &|s| {
+            s.auth(Mechanism::xoauth2(SCRIPT_USER, TOKEN))
+        }),
+        ("AUTH XOAUTH2, response held back", &|s| {
+            s.auth(Mechanism::xoauth2(SCRIPT_USER, long_token.as_str()))
+        }),
+    ];
+    for (what, call) in cases {
+        let server = scripted(
+            Script::new()
+                .server(GREETING)
+                .client("CAPA")
+                .server(capa)
+                .stall_forever(),
+        );
+        let spec = scripted_spec(&server, Security::Plaintext)
+            .allow_plaintext_credentials()
+            .timeouts(Timeouts {
+                connect: Some(TEST_TIMEOUT),
+                read: Some(limit),
+                response: Some(limit),
+            });
+        let mut s = connect(adapter, &spec);
+        ok(s.capa(), "CAPA");
+        let e = err(call(&mut s), what);
+        assert!(matches!(e.kind, ErrorKind::Timeout), "{what}: {e}");
+        let shown = s.debug_text();
+        for secret in [SCRIPT_PASSWORD, digest.as_str(), TOKEN] {
+            assert!(
+                !shown.contains(secret),
+                "{what}: {{:?}} shows a secret: {shown}"
+            );
+        }
+        assert!(
+            shown.contains("Conversation"),
+            "{what}: the Debug output is the session's: {shown}"
         );
     }
 }

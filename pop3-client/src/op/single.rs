@@ -26,7 +26,8 @@ pub(crate) trait Collect: Send {
 pub(crate) struct Single<'c, C> {
     command: Option<Result<Command<'c>>>,
     id: Option<CommandId>,
-    refusal: Option<ServerError>,
+    /// `-ERR`, or a wrong answer (then the events before it are dropped with the collector).
+    failure: Option<Error>,
     collector: C,
 }
 
@@ -35,7 +36,7 @@ impl<'c, C: Collect> Single<'c, C> {
         Self {
             command: Some(command),
             id: None,
-            refusal: None,
+            failure: None,
             collector,
         }
     }
@@ -60,7 +61,11 @@ impl<C: Collect> Exchange for Single<'_, C> {
         match event {
             Event::Err { reply, .. } => {
                 let refusal = self.collector.refine(ServerError::from_reply(reply));
-                self.refusal = Some(refusal);
+                self.failure = Some(Error::Server(refusal));
+                Flow::Finished
+            }
+            Event::Invalid { error, .. } => {
+                self.failure = Some(Error::Invalid(error.clone()));
                 Flow::Finished
             }
             Event::Done { .. } => Flow::Finished,
@@ -69,8 +74,8 @@ impl<C: Collect> Exchange for Single<'_, C> {
     }
 
     fn finish(self) -> Result<C::Output> {
-        match self.refusal {
-            Some(refusal) => Err(Error::Server(refusal)),
+        match self.failure {
+            Some(failure) => Err(failure),
             None => self.collector.finish(),
         }
     }
