@@ -4257,7 +4257,8 @@ pub fn scripted_secrets_not_in_debug<A: Adapter>(adapter: &A) {
     // CAPA without PIPELINING, so what follows an unanswered command stays queued in the client.
     let capa = "+OK\r\nUSER\r\nSASL XOAUTH2\r\n.\r\n";
     let limit = Duration::from_millis(300);
-    let cases: [(&str, &dyn Fn(&mut A::Session) -> TestResult<()>); 4] = [
+    type Call<'a, S> = &'a dyn Fn(&mut S) -> TestResult<()>;
+    let cases: [(&str, Call<'_, A::Session>); 4] = [
         ("login with PASS queued", &|s| {
             s.login(SCRIPT_USER, SCRIPT_PASSWORD).map(drop)
         }),
