@@ -18,6 +18,9 @@
 //! and against scripted hostile servers: an adapter implements two traits and calls
 //! [`all_scenarios!`] once.
 //!
+//! [`servers`] runs more real servers the same way (GNU Mailutils, popa3d, solid-pop3d, perdition), each with a
+//! profile of what it offers; [`server_scenarios!`] runs the same conversations against each of them.
+//!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
 //!
@@ -52,6 +55,7 @@
 mod jwt;
 mod messages;
 pub mod scenarios;
+pub mod servers;
 mod tls;
 
 use std::fmt;
