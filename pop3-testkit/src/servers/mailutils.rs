@@ -148,18 +148,19 @@ fn write_apop_db(instance: &Instance, users: &[(String, String)]) -> io::Result<
     let text: String = users.iter().map(|(u, p)| format!("{u} {p}\n")).collect();
     let source = instance.path("apop.txt");
     crate::write_file(&source, text.as_bytes(), 0o600)?;
-    let db = instance.path("apop.db");
-    let _ = fs::remove_file(&db);
+    // Built beside and renamed into place: a login running meanwhile reads the old or the new database.
+    let next = instance.path("apop.db.next");
+    let _ = fs::remove_file(&next);
     instance::run(
         std::process::Command::new(POPAUTH)
             .arg("-c")
             .arg("-f")
             .arg(&source)
             .arg("-o")
-            .arg(&db)
+            .arg(&next)
             .args(["-P", "600"]),
     )?;
-    Ok(())
+    fs::rename(&next, instance.path("apop.db"))
 }
 
 impl PopServer for Mailutils {

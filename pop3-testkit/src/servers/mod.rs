@@ -2,7 +2,7 @@
 //! [`Profile`] of what it offers and how it stores mail.
 //!
 //! Every server is started on first use, once per test process ([`mailutils`], [`popa3d`], [`solid_pop3d`],
-//! [`perdition`]); different servers start in parallel when tests of several run at once. A
+//! [`perdition`], [`courier`]); different servers start in parallel when tests of several run at once. A
 //! server that is not installed makes the test **fail** with a message that says to run
 //! `scripts/install-test-deps.sh`.
 //!
@@ -11,6 +11,7 @@
 
 mod compat;
 pub mod corpus;
+mod courier;
 mod instance;
 mod mailutils;
 mod perdition;
@@ -233,10 +234,16 @@ pub fn perdition() -> &'static dyn PopServer {
     perdition::Perdition::shared()
 }
 
+/// Courier pop3d, started on first use.
+pub fn courier() -> &'static dyn PopServer {
+    courier::Courier::shared()
+}
+
 /// Every server's profile, in the order of the compatibility table.
-pub fn profiles() -> [&'static Profile; 4] {
+pub fn profiles() -> [&'static Profile; 5] {
     [
         &mailutils::PROFILE,
+        &courier::PROFILE,
         &popa3d::PROFILE,
         &solid::PROFILE,
         &perdition::PROFILE,

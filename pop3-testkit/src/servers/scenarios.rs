@@ -479,12 +479,12 @@ pub fn profile_is_consistent(profile: &Profile) {
     );
 }
 
-/// Expands to one module per server (`mailutils`, `popa3d`, `solid_pop3d`, `perdition`) with one `#[test]`
+/// Expands to one module per server (`mailutils`, `courier`, `popa3d`, `solid_pop3d`, `perdition`) with one `#[test]`
 /// per scenario of [`servers::scenarios`](crate::servers::scenarios), for the adapter value given.
 #[macro_export]
 macro_rules! server_scenarios {
     ($adapter:expr) => {
-        $crate::server_scenarios! { @servers $adapter; mailutils, popa3d, solid_pop3d, perdition }
+        $crate::server_scenarios! { @servers $adapter; mailutils, courier, popa3d, solid_pop3d, perdition }
     };
     (@servers $adapter:expr; $($server:ident),*) => {
         $(
