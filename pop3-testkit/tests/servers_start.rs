@@ -1,0 +1,37 @@
+//! Every server of `pop3_testkit::servers` starts (in parallel, as when their tests run at once) and greets on
+//! each of its ports; prints how long each took.
+
+use std::thread;
+use std::time::Instant;
+
+use pop3_testkit::servers::{self, PopServer};
+
+#[test]
+fn every_server_starts_in_parallel() {
+    let started = Instant::now();
+    let starts: [fn() -> &'static dyn PopServer; 5] = [
+        servers::mailutils,
+        servers::courier,
+        servers::popa3d,
+        servers::solid_pop3d,
+        servers::perdition,
+    ];
+    let handles: Vec<_> = starts
+        .into_iter()
+        .map(|start| thread::spawn(move || start()))
+        .collect();
+    for handle in handles {
+        let server = handle
+            .join()
+            .expect("a server failed to start (see its panic above)");
+        eprintln!(
+            "{:<20} started in {:>6} ms",
+            server.profile().name,
+            server.startup_time().as_millis()
+        );
+    }
+    eprintln!(
+        "all servers started in {} ms",
+        started.elapsed().as_millis()
+    );
+}
