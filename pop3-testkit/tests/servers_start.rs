@@ -16,10 +16,7 @@ fn every_server_starts_in_parallel() {
         servers::solid_pop3d,
         servers::perdition,
     ];
-    let handles: Vec<_> = starts
-        .into_iter()
-        .map(|start| thread::spawn(move || start()))
-        .collect();
+    let handles: Vec<_> = starts.into_iter().map(thread::spawn).collect();
     for handle in handles {
         let server = handle
             .join()

@@ -1,7 +1,7 @@
 //! The same conversations against every server of [`servers`](crate::servers), in every mode it offers, with
 //! expectations derived from its [`Profile`].
 //!
-//! An adapter runs them all with one line (after implementing the traits of [`crate::scenarios`]):
+//! An adapter runs them all with one line (after implementing the traits of [`crate::scenarios`](mod@crate::scenarios)):
 //!
 //! ```text
 //! pop3_testkit::server_scenarios!(Blocking);
