@@ -156,6 +156,11 @@ impl Courier {
             ports.push((name, port));
         }
         script.push_str(&format!("exec {AUTHDAEMOND}\n"));
+        // authdaemond leaves the process group it was started in: stop it by the PID it writes.
+        instance.on_stop(&format!(
+            "kill -TERM $(cat {}/pid) 2>/dev/null",
+            instance.path("run/authdaemon").display()
+        ));
         let script_path = instance.path("run.sh");
         crate::write_file(&script_path, script.as_bytes(), 0o755)?;
         instance.spawn(

@@ -172,7 +172,7 @@ impl Instance {
             .process_group(0)
             .spawn()?;
         let pid = child.id();
-        self.on_stop(&format!("kill -TERM -- -{pid} 2>/dev/null"));
+        self.on_stop(&format!("kill -TERM -{pid} 2>/dev/null"));
         self.children
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
