@@ -46,11 +46,12 @@ stop_system_dovecot() {
 SERVERS_ROOT=${POP3_TESTKIT_SERVERS_ROOT:-/opt/pop3-testkit}
 
 # Packages apt installs (none of them conflicts with Dovecot).
-APT_PACKAGES="dovecot-core dovecot-pop3d openssl socat mailutils-pop3d perdition
+APT_PACKAGES="dovecot-core dovecot-pop3d openssl socat adduser mailutils-pop3d perdition
 courier-authdaemon courier-authlib-userdb libcourier-unicode4 liblockfile1"
 
-# Packages only unpacked, as NAME=VERSION (the versions the tests were written against).
-UNPACKED="courier-base=1.0.16-3+b6 courier-pop=1.0.16-3+b6 popa3d=1.0.3-1.1 solid-pop3d=0.15-31"
+# Packages only unpacked (Debian's current version of each). Each goes to $SERVERS_ROOT/NAME, with the version
+# in NAME/.complete; pop3-testkit checks it against the version its server profiles were written for.
+UNPACKED="courier-base courier-pop popa3d solid-pop3d"
 
 dovecot_installed() {
     dovecot --version >/dev/null 2>&1 &&
@@ -68,13 +69,9 @@ apt_installed() {
         done
 }
 
-unpacked_dir() { # NAME=VERSION -> directory
-    printf '%s/%s' "$SERVERS_ROOT" "$(printf '%s' "$1" | tr '=:+' '__-')"
-}
-
 unpacked_installed() {
-    for spec in $UNPACKED; do
-        [ -f "$(unpacked_dir "$spec")/.complete" ] || return 1
+    for name in $UNPACKED; do
+        [ -s "$SERVERS_ROOT/$name/.complete" ] || return 1
     done
 }
 
@@ -145,15 +142,16 @@ if ! unpacked_installed || [ -n "${POP3_TESTKIT_FORCE_INSTALL:-}" ]; then
     download_dir=$(mktemp -d)
     # apt-get download runs as the _apt user, which must be able to write there.
     chmod 777 "$download_dir"
-    for spec in $UNPACKED; do
-        target=$(unpacked_dir "$spec")
-        [ -f "$target/.complete" ] && [ -z "${POP3_TESTKIT_FORCE_INSTALL:-}" ] && continue
-        log "unpacking $spec (not registered with dpkg: it conflicts with Dovecot) into $target"
-        (cd "$download_dir" && apt-get download -q "$spec" </dev/null)
+    for name in $UNPACKED; do
+        target="$SERVERS_ROOT/$name"
+        [ -s "$target/.complete" ] && [ -z "${POP3_TESTKIT_FORCE_INSTALL:-}" ] && continue
+        log "unpacking $name (not registered with dpkg: it conflicts with Dovecot) into $target"
+        (cd "$download_dir" && apt-get download -q "$name" </dev/null)
+        deb=$(ls "$download_dir/${name}_"*.deb)
         rm -rf "$target"
         mkdir -p "$target"
-        dpkg-deb -x "$download_dir/${spec%%=*}_"*.deb "$target"
-        touch "$target/.complete"
+        dpkg-deb -x "$deb" "$target"
+        dpkg-deb -f "$deb" Version >"$target/.complete"
     done
 fi
 

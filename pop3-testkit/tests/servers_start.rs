@@ -32,3 +32,21 @@ fn every_server_starts_in_parallel() {
         started.elapsed().as_millis()
     );
 }
+
+/// The README's table names the versions the profiles were written for: the installed ones must be those.
+#[test]
+fn installed_versions_are_the_profiled_ones() {
+    for profile in servers::profiles() {
+        let installed = servers::installed_version(profile.package).unwrap_or_else(|| {
+            panic!(
+                "{} ({}) is not installed: run `sh scripts/install-test-deps.sh` as root",
+                profile.name, profile.package
+            )
+        });
+        assert_eq!(
+            installed, profile.version,
+            "{}: Debian now ships {} {installed}; check the profile against it and update its version",
+            profile.name, profile.package
+        );
+    }
+}

@@ -48,7 +48,7 @@ fn row(p: &Profile) -> String {
     if p.utf8_downgrade {
         quirks.push("8-bit headers need `UTF8`".to_owned());
     }
-    if p.strict_tls_port && p.proxy_for.is_some() {
+    if p.strict_port_accepts_user {
         quirks.push("strict port takes USER, refuses PASS".to_owned());
     }
     if !p.modes.contains(&Mode::StartTls) {

@@ -21,6 +21,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl: &["PLAIN", "LOGIN", "CRAM-MD5", "CRAM-SHA1", "CRAM-SHA256"],
     apop: false,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
+    strict_port_accepts_user: false,
     strict_tls_port: true,
     utf8: true,
     utf8_downgrade: true,
@@ -61,8 +62,8 @@ impl Courier {
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
-        let base = instance::servers_root().join("courier-base_1.0.16-3-b6");
-        let pop = instance::servers_root().join("courier-pop_1.0.16-3-b6");
+        let base = instance::servers_root().join("courier-base");
+        let pop = instance::servers_root().join("courier-pop");
         let couriertcpd =
             instance::require_executable("Courier", &base.join("usr/sbin/couriertcpd"));
         let couriertls = instance::require_executable("Courier", &base.join("usr/bin/couriertls"));

@@ -20,6 +20,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl: &[],
     apop: true,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
+    strict_port_accepts_user: false,
     strict_tls_port: true,
     utf8: false,
     utf8_downgrade: false,

@@ -88,6 +88,8 @@ pub struct Profile {
     pub modes: &'static [Mode],
     /// Whether it has a port that requires STLS before credentials.
     pub strict_tls_port: bool,
+    /// Whether that port answers `USER` in clear with `+OK` and refuses only the `PASS` that follows.
+    pub strict_port_accepts_user: bool,
     /// Whether `UTF8` is accepted (RFC 6856).
     pub utf8: bool,
     /// Whether a message with raw 8-bit headers is replaced by a generated notice unless the client said `UTF8`.
@@ -248,4 +250,22 @@ pub fn profiles() -> [&'static Profile; 5] {
         &solid::PROFILE,
         &perdition::PROFILE,
     ]
+}
+
+/// The installed version of a server's Debian package: from the version file the install script writes beside
+/// an unpacked package, else from dpkg. `None` when it is not installed.
+pub fn installed_version(package: &str) -> Option<String> {
+    let unpacked = instance::servers_root().join(package).join(".complete");
+    if let Ok(version) = std::fs::read_to_string(unpacked) {
+        return Some(version.trim().to_owned());
+    }
+    let out = instance::run(std::process::Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${Version}",
+        package,
+    ]))
+    .ok()?;
+    let version = String::from_utf8(out).ok()?;
+    (!version.is_empty()).then_some(version)
 }

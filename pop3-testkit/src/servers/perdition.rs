@@ -21,6 +21,7 @@ pub(crate) const PROFILE: Profile = Profile {
     apop: false,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
     strict_tls_port: true,
+    strict_port_accepts_user: true,
     proxy_for: Some(popa3d::PROFILE.name),
     ..popa3d::PROFILE
 };

@@ -19,6 +19,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl: &[],
     apop: false,
     modes: &[Mode::Plaintext],
+    strict_port_accepts_user: false,
     strict_tls_port: false,
     utf8: false,
     utf8_downgrade: false,
@@ -48,7 +49,7 @@ impl Popa3d {
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
-        let binary = instance::servers_root().join("popa3d_1.0.3-1.1/usr/sbin/popa3d");
+        let binary = instance::servers_root().join("popa3d/usr/sbin/popa3d");
         let binary = instance::require_executable("popa3d", &binary);
         assert!(
             instance::account_ids("popa3d").is_some() && Path::new("/var/lib/popa3d").is_dir(),

@@ -321,7 +321,7 @@ pub fn dele_rset_quit<A: Adapter>(adapter: &A, server: &dyn PopServer) {
 
 /// Credentials in clear are refused by the client without the opt-in; a server without STLS fails a
 /// `StartTls` connection with a typed error; a port that requires STLS refuses credentials in clear with a
-/// `-ERR` (perdition only after accepting USER), and works after STLS.
+/// `-ERR` (at USER, or at PASS where the profile says USER is accepted), and works after STLS.
 pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
     let profile = server.profile();
     let mailbox = server.mailbox("tls", &small(&corpus::hard_messages())[..1]);
@@ -360,6 +360,19 @@ pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
             &err(s.login(&mailbox.user, &mailbox.password), &what),
             &what,
         );
+        drop(s);
+        let strict_plain = spec(server, strict, Security::Plaintext).allow_plaintext_credentials();
+        let mut s = connect(adapter, &strict_plain);
+        let user = s.user(&mailbox.user);
+        if profile.strict_port_accepts_user {
+            ok(user, format_args!("{what}: USER"));
+            assert_is_server(
+                &err(s.pass(&mailbox.password), &what),
+                &format!("{what}: PASS"),
+            );
+        } else {
+            assert_is_server(&err(user, &what), &format!("{what}: USER"));
+        }
         drop(s);
         let mut s = connect(adapter, &spec(server, strict, Security::StartTls));
         assert!(s.is_encrypted(), "{what}: not encrypted after STLS");

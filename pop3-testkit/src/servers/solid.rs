@@ -20,6 +20,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl: &[],
     apop: true,
     modes: &[Mode::Plaintext],
+    strict_port_accepts_user: false,
     strict_tls_port: false,
     utf8: false,
     utf8_downgrade: false,
@@ -51,7 +52,7 @@ impl SolidPop3d {
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
-        let binary = instance::servers_root().join("solid-pop3d_0.15-31/usr/sbin/solid-pop3d");
+        let binary = instance::servers_root().join("solid-pop3d/usr/sbin/solid-pop3d");
         let binary = instance::require_executable("solid-pop3d", &binary);
         assert!(
             instance::account_ids("spop3d").is_some(),
