@@ -1,12 +1,12 @@
 #!/bin/sh
 # Installs what the integration tests need beyond Rust: the real POP3 servers that
 # pop3-testkit runs privately on loopback (Dovecot, GNU Mailutils pop3d, Courier pop3d,
-# popa3d, solid-pop3d, perdition) and socat. No system service is left running.
+# popa3d, solid-pop3d, perdition, Cyrus pop3d) and socat. No system service is left running.
 #
 # Debian 12 (and derivatives), run as root. Idempotent: returns quickly when
 # everything is already there.
 #
-# courier-pop, popa3d and solid-pop3d declare `Conflicts: pop3-server`: installing them
+# courier-pop, popa3d, solid-pop3d and cyrus-pop3d/cyrus-imapd declare `Conflicts: pop3-server`: installing them
 # with apt would remove Dovecot. Their .debs are therefore only downloaded and unpacked
 # under $SERVERS_ROOT (never registered with dpkg), and the tests run the binaries
 # from there. Everything apt installs is first checked with a simulation that must not
@@ -47,11 +47,15 @@ SERVERS_ROOT=${POP3_TESTKIT_SERVERS_ROOT:-/opt/pop3-testkit}
 
 # Packages apt installs (none of them conflicts with Dovecot).
 APT_PACKAGES="dovecot-core dovecot-pop3d openssl socat adduser mailutils-pop3d perdition
-courier-authdaemon courier-authlib-userdb libcourier-unicode4 liblockfile1"
+courier-authdaemon courier-authlib-userdb libcourier-unicode4 liblockfile1 cyrus-common sasl2-bin"
+# cyrus-common needs a mail transport agent; without one apt would pull in exim4 (a daemon on port 25).
+if [ ! -e /usr/sbin/sendmail ]; then
+    APT_PACKAGES="$APT_PACKAGES msmtp-mta"
+fi
 
 # Packages only unpacked (Debian's current version of each). Each goes to $SERVERS_ROOT/NAME, with the version
 # in NAME/.complete; pop3-testkit checks it against the version its server profiles were written for.
-UNPACKED="courier-base courier-pop popa3d solid-pop3d"
+UNPACKED="courier-base courier-pop popa3d solid-pop3d cyrus-pop3d cyrus-imapd"
 
 dovecot_installed() {
     dovecot --version >/dev/null 2>&1 &&
@@ -64,6 +68,7 @@ apt_installed() {
         command -v socat >/dev/null 2>&1 &&
         [ -x /usr/sbin/pop3d ] && [ -x /usr/sbin/perdition.pop3 ] &&
         [ -x /usr/sbin/makeuserdb ] && [ -x /usr/lib/courier/courier-authlib/authdaemond ] &&
+        [ -x /usr/lib/cyrus/bin/master ] && [ -x /usr/sbin/saslpasswd2 ] &&
         for p in liblockfile1 libcourier-unicode4; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || return 1
         done
@@ -91,7 +96,7 @@ export PATH
 
 # POP3_TESTKIT_FORCE_INSTALL=1 skips the quick check (to repair a broken install).
 if [ -z "${POP3_TESTKIT_FORCE_INSTALL:-}" ] && installed; then
-    log "Dovecot $(dovecot --version), Mailutils, Courier, popa3d, solid-pop3d and perdition are already installed"
+    log "Dovecot $(dovecot --version), Mailutils, Courier, popa3d, solid-pop3d, perdition and Cyrus are already installed"
     stop_system_dovecot
     exit 0
 fi
@@ -169,10 +174,12 @@ if ! getent passwd spop3d >/dev/null; then
     adduser --system --home /var/lib/solid-pop3d --no-create-home --ingroup mail spop3d >/dev/null
 fi
 
-# The packages' services stay stopped: the tests start private instances.
+# The packages' services stay stopped, now and after a reboot: the tests start private instances.
+# (Removing the enablement link is what `systemctl disable` does; it works without a running systemd.)
+rm -f /etc/systemd/system/multi-user.target.wants/cyrus-imapd.service
 stop_system_dovecot
 if ! installed; then
     log "some test servers are still missing after the installation"
     exit 1
 fi
-log "installed Dovecot $(dovecot --version), Mailutils, Courier, popa3d, solid-pop3d, perdition"
+log "installed Dovecot $(dovecot --version), Mailutils, Courier, popa3d, solid-pop3d, perdition, Cyrus"

@@ -1,5 +1,5 @@
 //! End-to-end tests of the `pop3-fetch` binary, by its command line only, against independent real servers
-//! (pop3-testkit's servers: GNU Mailutils, perdition in front of popa3d, solid-pop3d, popa3d): keep, rerun,
+//! (pop3-testkit's servers: GNU Mailutils, Cyrus, perdition in front of popa3d, solid-pop3d, popa3d): keep, rerun,
 //! delete, and a crash at every durability step followed by a rerun.
 
 mod common;
@@ -170,4 +170,14 @@ fn solid_pop3d_crash_and_rerun() {
 #[test]
 fn popa3d_keep_rerun_delete() {
     keep_rerun_delete(servers::popa3d());
+}
+
+#[test]
+fn cyrus_keep_rerun_delete() {
+    keep_rerun_delete(servers::cyrus());
+}
+
+#[test]
+fn cyrus_crash_and_rerun() {
+    crash_and_rerun(servers::cyrus());
 }

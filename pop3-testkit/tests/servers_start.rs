@@ -9,8 +9,9 @@ use pop3_testkit::servers::{self, PopServer};
 #[test]
 fn every_server_starts_in_parallel() {
     let started = Instant::now();
-    let starts: [fn() -> &'static dyn PopServer; 5] = [
+    let starts: [fn() -> &'static dyn PopServer; 6] = [
         servers::mailutils,
+        servers::cyrus,
         servers::courier,
         servers::popa3d,
         servers::solid_pop3d,

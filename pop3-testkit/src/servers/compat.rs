@@ -26,6 +26,9 @@ fn row(p: &Profile) -> String {
             if !p.sasl.is_empty() {
                 caps.push(format!("SASL {}", p.sasl.join(" ")));
             }
+            if !p.sasl_with_tls.is_empty() {
+                caps.push(format!("(over TLS also {})", p.sasl_with_tls.join(" ")));
+            }
             caps.join(" ")
         }
     };

@@ -19,6 +19,7 @@ pub(crate) const PROFILE: Profile = Profile {
     version: "1.0.16-3+b6",
     capa: Some(&["TOP", "USER", "PIPELINING", "UIDL", "UTF8", "STLS"]),
     sasl: &["PLAIN", "LOGIN", "CRAM-MD5", "CRAM-SHA1", "CRAM-SHA256"],
+    sasl_with_tls: &[],
     apop: false,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
     strict_port_accepts_user: false,

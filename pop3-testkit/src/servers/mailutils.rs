@@ -18,6 +18,7 @@ pub(crate) const PROFILE: Profile = Profile {
     version: "1:3.15-4",
     capa: Some(&["TOP", "UIDL", "RESP-CODES", "PIPELINING", "USER", "STLS"]),
     sasl: &[],
+    sasl_with_tls: &[],
     apop: true,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
     strict_port_accepts_user: false,

@@ -2,7 +2,7 @@
 //! [`Profile`] of what it offers and how it stores mail.
 //!
 //! Every server is started on first use, once per test process ([`mailutils`], [`popa3d`], [`solid_pop3d`],
-//! [`perdition`], [`courier`]); different servers start in parallel when tests of several run at once. A
+//! [`perdition`], [`courier`], [`cyrus`]); different servers start in parallel when tests of several run at once. A
 //! server that is not installed makes the test **fail** with a message that says to run
 //! `scripts/install-test-deps.sh`.
 //!
@@ -12,6 +12,7 @@
 mod compat;
 pub mod corpus;
 mod courier;
+mod cyrus;
 mod instance;
 mod mailutils;
 mod perdition;
@@ -54,6 +55,9 @@ pub enum Store {
     /// One mbox file: `>From ` quoting is served as stored; the blank separator line is not part of a message,
     /// except after a message that is only a header, where it is read as the header's end.
     Mbox,
+    /// Files holding the message with CRLF endings (Cyrus' spool): served as stored, with a CRLF added after a
+    /// last line without one.
+    CrlfFiles,
     /// mbox, but the blank separator line is served as the last line of every message (solid-pop3d).
     MboxWithSeparator,
 }
@@ -65,6 +69,7 @@ impl Store {
             Self::Maildir => "Maildir",
             Self::Mbox => "mbox",
             Self::MboxWithSeparator => "mbox (+ separator line)",
+            Self::CrlfFiles => "Cyrus spool (CRLF)",
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Profile {
     pub capa: Option<&'static [&'static str]>,
     /// The SASL mechanisms CAPA lists.
     pub sasl: &'static [&'static str],
+    /// The mechanisms CAPA lists in addition once TLS is up (channel binding).
+    pub sasl_with_tls: &'static [&'static str],
     /// Whether the greeting carries an APOP timestamp (and APOP works).
     pub apop: bool,
     /// The modes it serves on its ordinary ports.
@@ -140,6 +147,13 @@ impl Profile {
                 }
                 served
             }
+            Store::CrlfFiles => {
+                let mut served = message.to_vec();
+                if !served.ends_with(b"\r\n") {
+                    served.extend_from_slice(b"\r\n");
+                }
+                served
+            }
             Store::MboxWithSeparator => {
                 let mut served = corpus::to_wire(&corpus::mbox_stored(message));
                 served.extend_from_slice(b"\r\n");
@@ -150,7 +164,7 @@ impl Profile {
 
     /// The size LIST must report for a message that RETR serves as `served`, stored from `message`.
     pub fn listed_size(&self, message: &[u8], served: &[u8]) -> u64 {
-        let added = self.store == Store::Maildir
+        let added = matches!(self.store, Store::Maildir | Store::CrlfFiles)
             && !message.ends_with(b"\n")
             && !self.list_counts_added_crlf;
         served.len() as u64 - if added { 2 } else { 0 }
@@ -241,10 +255,16 @@ pub fn courier() -> &'static dyn PopServer {
     courier::Courier::shared()
 }
 
+/// Cyrus pop3d, started on first use.
+pub fn cyrus() -> &'static dyn PopServer {
+    cyrus::Cyrus::shared()
+}
+
 /// Every server's profile, in the order of the compatibility table.
-pub fn profiles() -> [&'static Profile; 5] {
+pub fn profiles() -> [&'static Profile; 6] {
     [
         &mailutils::PROFILE,
+        &cyrus::PROFILE,
         &courier::PROFILE,
         &popa3d::PROFILE,
         &solid::PROFILE,

@@ -17,6 +17,7 @@ pub(crate) const PROFILE: Profile = Profile {
     version: "1.0.3-1.1",
     capa: None,
     sasl: &[],
+    sasl_with_tls: &[],
     apop: false,
     modes: &[Mode::Plaintext],
     strict_port_accepts_user: false,

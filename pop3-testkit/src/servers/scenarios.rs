@@ -142,6 +142,9 @@ pub fn greeting_and_capa<A: Adapter>(adapter: &A, server: &dyn PopServer) {
                 let mut sasl: Vec<&str> = caps.sasl_mechanisms().collect();
                 sasl.sort_unstable();
                 let mut expected = profile.sasl.to_vec();
+                if mode != Mode::Plaintext {
+                    expected.extend(profile.sasl_with_tls);
+                }
                 expected.sort_unstable();
                 assert_eq!(sasl, expected, "{what}: SASL mechanisms");
             }
@@ -492,12 +495,12 @@ pub fn profile_is_consistent(profile: &Profile) {
     );
 }
 
-/// Expands to one module per server (`mailutils`, `courier`, `popa3d`, `solid_pop3d`, `perdition`) with one `#[test]`
+/// Expands to one module per server (`mailutils`, `cyrus`, `courier`, `popa3d`, `solid_pop3d`, `perdition`) with one `#[test]`
 /// per scenario of [`servers::scenarios`](crate::servers::scenarios), for the adapter value given.
 #[macro_export]
 macro_rules! server_scenarios {
     ($adapter:expr) => {
-        $crate::server_scenarios! { @servers $adapter; mailutils, courier, popa3d, solid_pop3d, perdition }
+        $crate::server_scenarios! { @servers $adapter; mailutils, cyrus, courier, popa3d, solid_pop3d, perdition }
     };
     (@servers $adapter:expr; $($server:ident),*) => {
         $(

@@ -18,6 +18,7 @@ pub(crate) const PROFILE: Profile = Profile {
     version: "0.15-31",
     capa: None,
     sasl: &[],
+    sasl_with_tls: &[],
     apop: true,
     modes: &[Mode::Plaintext],
     strict_port_accepts_user: false,
