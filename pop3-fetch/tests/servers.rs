@@ -46,6 +46,22 @@ fn sorted_served(mailbox: &Mailbox) -> Vec<Vec<u8>> {
     sorted(mailbox.served.clone())
 }
 
+/// The Maildir holds exactly `expected` (sorted); on failure says how it differs instead of dumping 5 MB.
+#[track_caller]
+fn assert_maildir(maildir: &std::path::Path, expected: &[Vec<u8>], what: &str) {
+    let got = maildir_messages(maildir);
+    if got != expected {
+        let sizes = |m: &[Vec<u8>]| m.iter().map(Vec::len).collect::<Vec<_>>();
+        panic!(
+            "{what}: the Maildir holds {} messages of sizes {:?}, expected {} of sizes {:?}",
+            got.len(),
+            sizes(&got),
+            expected.len(),
+            sizes(expected)
+        );
+    }
+}
+
 /// How many messages are left on the server: a fetch into a fresh Maildir reports them all as new.
 fn left_on_server(server: &dyn PopServer, dir: &TempDir, mailbox: &Mailbox, probe: &str) -> usize {
     fetch(mailbox, &fetch_args(server, dir, probe, mailbox, &[]));
@@ -64,10 +80,10 @@ fn keep_rerun_delete(server: &dyn PopServer) {
         out.contains(&format!("{} new", HARD_BIG + 1)),
         "{name}: {out}"
     );
-    assert_eq!(
-        maildir_messages(&dir.join("Maildir")),
-        sorted_served(&mailbox),
-        "{name}: fetched messages"
+    assert_maildir(
+        &dir.join("Maildir"),
+        &sorted_served(&mailbox),
+        &format!("{name}: fetched messages"),
     );
 
     let out = fetch(&mailbox, &args);
@@ -76,10 +92,10 @@ fn keep_rerun_delete(server: &dyn PopServer) {
     let delete = fetch_args(server, &dir, "Maildir", &mailbox, &["--delete"]);
     let out = fetch(&mailbox, &delete);
     assert!(out.contains("0 new"), "{name}: --delete run: {out}");
-    assert_eq!(
-        maildir_messages(&dir.join("Maildir")),
-        sorted_served(&mailbox),
-        "{name}: after --delete"
+    assert_maildir(
+        &dir.join("Maildir"),
+        &sorted_served(&mailbox),
+        &format!("{name}: after --delete"),
     );
     assert_eq!(
         left_on_server(server, &dir, &mailbox, "probe"),
@@ -105,10 +121,10 @@ fn crash_and_rerun(server: &dyn PopServer) {
             .unwrap();
         if out.status.success() {
             assert!(n > 10, "{name}: only {n} steps");
-            assert_eq!(
-                maildir_messages(&dir.join("Maildir")),
-                expected,
-                "{name}: without a crash"
+            assert_maildir(
+                &dir.join("Maildir"),
+                &expected,
+                &format!("{name}: without a crash"),
             );
             eprintln!("{name}, --delete: {} durability steps", n - 1);
             return;
@@ -120,10 +136,10 @@ fn crash_and_rerun(server: &dyn PopServer) {
             stderr(&out)
         );
         fetch(&mailbox, &args);
-        assert_eq!(
-            maildir_messages(&dir.join("Maildir")),
-            expected,
-            "{name}: after a crash at step {n}"
+        assert_maildir(
+            &dir.join("Maildir"),
+            &expected,
+            &format!("{name}: after a crash at step {n}"),
         );
         assert!(
             maildir_tmp(&dir.join("Maildir")).is_empty(),

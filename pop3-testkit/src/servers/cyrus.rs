@@ -6,8 +6,8 @@ use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
@@ -54,8 +54,10 @@ pub(crate) struct Cyrus {
     instance: Instance,
     plain_port: u16,
     pop3s_port: u16,
-    imap_port: u16,
-    admin_password: String,
+    /// The admin's IMAP session that makes every mailbox, one at a time. Mailboxes made at once by two
+    /// freshly forked imapd processes got the same storage (two tests each saw the other's messages): one
+    /// long-lived session avoids that, and a STATUS after each APPEND checks it.
+    admin: Mutex<Imap>,
     startup_time: Duration,
     next_user: AtomicU32,
 }
@@ -167,12 +169,13 @@ impl Cyrus {
         instance::wait_ready(pop3s_port, true, String::new)?;
         // IMAP greets with `* OK`: only the TCP accept is awaited here.
         instance::wait_ready(imap_port, true, String::new)?;
+        let mut admin = Imap::connect(imap_port)?;
+        admin.command(&format!("LOGIN {ADMIN} {admin_password}"))?;
         Ok(Self {
             instance,
             plain_port,
             pop3s_port,
-            imap_port,
-            admin_password,
+            admin: Mutex::new(admin),
             startup_time: started.elapsed(),
             next_user: AtomicU32::new(0),
         })
@@ -185,14 +188,23 @@ impl Cyrus {
         let cyrus = instance::account_ids("cyrus")
             .ok_or_else(|| io::Error::other("account cyrus vanished"))?;
         add_sasl_user(&self.instance, &user, &password, cyrus)?;
-        let mut imap = Imap::connect(self.imap_port)?;
-        imap.command(&format!("LOGIN {ADMIN} {}", self.admin_password))?;
+        let mut imap = self
+            .admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         imap.command(&format!("CREATE user.{user}"))?;
         imap.command(&format!("SETACL user.{user} {ADMIN} lrswipkxtecda"))?;
         if !messages.is_empty() {
             imap.append(&format!("user.{user}"), messages)?;
         }
-        imap.command("LOGOUT")?;
+        let status = imap.command(&format!("STATUS user.{user} (MESSAGES)"))?;
+        if !status.contains(&format!("(MESSAGES {})", messages.len())) {
+            return Err(io::Error::other(format!(
+                "user.{user} should hold {} messages: {}",
+                messages.len(),
+                status.trim_end()
+            )));
+        }
         Ok(expected_mailbox(&PROFILE, user, password, messages))
     }
 }
@@ -218,6 +230,7 @@ fn add_sasl_user(
 
 /// Just enough IMAP to make and fill a mailbox as the admin: tagged commands and one MULTIAPPEND with
 /// non-synchronising literals (LITERAL+).
+#[derive(Debug)]
 struct Imap {
     stream: TcpStream,
     reader: BufReader<TcpStream>,
@@ -248,25 +261,28 @@ impl Imap {
         Ok(line)
     }
 
+    /// Sends a command; returns its untagged answers.
     fn send(&mut self, bytes: &[u8]) -> io::Result<String> {
         self.tag += 1;
         let tag = format!("t{}", self.tag);
         self.stream.write_all(format!("{tag} ").as_bytes())?;
         self.stream.write_all(bytes)?;
         self.stream.write_all(b"\r\n")?;
+        let mut untagged = String::new();
         loop {
             let line = self.line()?;
-            if let Some(status) = line.strip_prefix(&format!("{tag} ")) {
-                return if status.starts_with("OK") {
-                    Ok(line)
-                } else {
-                    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-                    Err(io::Error::other(format!(
-                        "IMAP {shown}…: {}",
-                        line.trim_end()
-                    )))
-                };
+            let Some(status) = line.strip_prefix(&format!("{tag} ")) else {
+                untagged.push_str(&line);
+                continue;
+            };
+            if status.starts_with("OK") {
+                return Ok(untagged);
             }
+            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+            return Err(io::Error::other(format!(
+                "IMAP {shown}…: {}",
+                line.trim_end()
+            )));
         }
     }
 
