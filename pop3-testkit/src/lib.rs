@@ -18,8 +18,9 @@
 //! and against scripted hostile servers: an adapter implements two traits and calls
 //! [`all_scenarios!`] once.
 //!
-//! [`servers`] runs more real servers the same way (GNU Mailutils, popa3d, solid-pop3d, perdition), each with a
-//! profile of what it offers; [`server_scenarios!`] runs the same conversations against each of them.
+//! [`servers`] runs six more real servers privately (GNU Mailutils, Cyrus, Courier, popa3d, solid-pop3d and the
+//! perdition proxy), each with a profile of what it offers; [`server_scenarios!`] runs the same conversations
+//! against each of them.
 //!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
@@ -853,8 +854,8 @@ fn create_instance_dir() -> io::Result<PathBuf> {
     }
 }
 
-/// Stops Dovecot instances whose test process is gone (for the rare case where the
-/// watchdog could not do it) and removes their directories.
+/// Stops Dovecot instances (and the other servers' instances) whose test process is gone (for the rare case
+/// where the watchdog could not do it) and removes their directories.
 fn sweep_stale_instances() {
     let Ok(entries) = fs::read_dir(temp_root()) else {
         return;
@@ -884,6 +885,14 @@ fn sweep_stale_instances() {
             }
         }
         if !dir.join("keep").exists() {
+            // The other servers' instances say how to stop what they started (their watchdog normally does).
+            if dir.join("stop.sh").exists() {
+                let _ = Command::new("/bin/sh")
+                    .arg(dir.join("stop.sh"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = fs::remove_dir_all(&dir);
         }
     }

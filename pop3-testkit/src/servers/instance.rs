@@ -70,6 +70,7 @@ impl std::fmt::Debug for Instance {
 impl Instance {
     /// A fresh state directory `pop3-testkit-NAME-…` (mode 0755) with the test CA's files under `tls/`.
     pub(crate) fn new(name: &str) -> io::Result<Self> {
+        crate::sweep_stale_instances();
         let dir = crate::create_instance_dir()?;
         let dir = {
             // The Dovecot sweeper recognises this prefix; keep the server's name visible too.
