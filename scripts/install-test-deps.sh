@@ -176,7 +176,9 @@ fi
 
 # The packages' services stay stopped, now and after a reboot: the tests start private instances.
 # (Removing the enablement link is what `systemctl disable` does; it works without a running systemd.)
-rm -f /etc/systemd/system/multi-user.target.wants/cyrus-imapd.service
+for unit in cyrus-imapd mailutils-pop3d courier-authdaemon perdition; do
+    rm -f "/etc/systemd/system/multi-user.target.wants/$unit.service"
+done
 stop_system_dovecot
 if ! installed; then
     log "some test servers are still missing after the installation"
