@@ -80,11 +80,11 @@ unpacked_installed() {
     done
 }
 
-# The unprivileged accounts that popa3d and solid-pop3d have compiled in, made as their
-# postinst scripts would.
+# The unprivileged accounts the servers run as: popa3d's and solid-pop3d's (compiled in, made below as
+# their postinst scripts would), courier's and cyrus' (made by the installed packages).
 accounts_present() {
     getent passwd popa3d >/dev/null && getent passwd spop3d >/dev/null &&
-        [ -d /var/lib/popa3d ] && getent passwd courier >/dev/null
+        [ -d /var/lib/popa3d ] && getent passwd courier >/dev/null && getent passwd cyrus >/dev/null
 }
 
 installed() {
