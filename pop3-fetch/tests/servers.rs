@@ -1,11 +1,11 @@
 //! End-to-end tests of the `pop3-fetch` binary, by its command line only, against independent real servers
-//! (pop3-testkit's servers: GNU Mailutils, Cyrus, perdition in front of popa3d, solid-pop3d, popa3d): keep, rerun,
-//! delete, and a crash at every durability step followed by a rerun.
+//! (pop3-testkit's servers: GNU Mailutils, Cyrus, Courier, perdition in front of popa3d, solid-pop3d,
+//! popa3d): keep, rerun, delete, and a crash at every durability step followed by a rerun.
 
 mod common;
 
 use common::*;
-use pop3_testkit::servers::corpus::{HARD_BIG, hard_messages};
+use pop3_testkit::servers::corpus::{HARD_8BIT, HARD_BIG, hard_messages};
 use pop3_testkit::servers::{self, Mailbox, Mode, PopServer};
 
 /// Arguments for fetching `mailbox` from `server` into `maildir`: STLS with the server's CA where it offers
@@ -71,13 +71,18 @@ fn left_on_server(server: &dyn PopServer, dir: &TempDir, mailbox: &Mailbox, prob
 /// Keep: every hard message arrives byte for byte as the server serves it and stays on the server; a rerun
 /// fetches nothing; `--delete` then empties the server without fetching anything twice.
 fn keep_rerun_delete(server: &dyn PopServer) {
+    keep_rerun_delete_of(server, hard_messages());
+}
+
+/// [`keep_rerun_delete`] with a mailbox of `messages`.
+fn keep_rerun_delete_of(server: &dyn PopServer, messages: Vec<Vec<u8>>) {
     let name = server.profile().name;
-    let mailbox = server.mailbox("fetch", &hard_messages());
+    let mailbox = server.mailbox("fetch", &messages);
     let dir = TempDir::new("servers-keep");
     let args = fetch_args(server, &dir, "Maildir", &mailbox, &[]);
     let out = fetch(&mailbox, &args);
     assert!(
-        out.contains(&format!("{} new", HARD_BIG + 1)),
+        out.contains(&format!("{} new", messages.len())),
         "{name}: {out}"
     );
     assert_maildir(
@@ -107,8 +112,12 @@ fn keep_rerun_delete(server: &dyn PopServer) {
 /// A `--delete` run aborted at every durability step in turn; a normal rerun then leaves every message exactly
 /// once in the Maildir and none on the server.
 fn crash_and_rerun(server: &dyn PopServer) {
+    crash_and_rerun_of(server, &hard_messages()[..HARD_BIG]);
+}
+
+/// [`crash_and_rerun`] with a mailbox of `messages`.
+fn crash_and_rerun_of(server: &dyn PopServer, messages: &[Vec<u8>]) {
     let name = server.profile().name;
-    let messages = &hard_messages()[..HARD_BIG];
     for n in 1.. {
         let mailbox = server.mailbox("crash", messages);
         let expected = sorted_served(&mailbox);
@@ -196,4 +205,24 @@ fn cyrus_keep_rerun_delete() {
 #[test]
 fn cyrus_crash_and_rerun() {
     crash_and_rerun(servers::cyrus());
+}
+
+/// Courier serves a message with raw 8-bit headers as a generated notice (different in every session) to a
+/// client that has not said `UTF8`, and pop3-fetch does not say it: that message is left out here. Everything
+/// else, including 8-bit bodies, must arrive as stored.
+fn courier_messages() -> Vec<Vec<u8>> {
+    let mut messages = hard_messages();
+    messages.remove(HARD_8BIT);
+    messages
+}
+
+#[test]
+fn courier_keep_rerun_delete() {
+    keep_rerun_delete_of(servers::courier(), courier_messages());
+}
+
+#[test]
+fn courier_crash_and_rerun() {
+    let messages = courier_messages();
+    crash_and_rerun_of(servers::courier(), &messages[..messages.len() - 1]);
 }
