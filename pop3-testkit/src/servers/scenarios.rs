@@ -187,6 +187,18 @@ pub fn messages_byte_exact<A: Adapter>(adapter: &A, server: &dyn PopServer) {
             .map(|scan| scan.octets)
             .collect();
         assert_eq!(sizes, mailbox.sizes, "{what}: LIST sizes");
+        let uids = ok(s.uidl(), format_args!("{what}: UIDL"));
+        let listing = ok(s.listing(), format_args!("{what}: LIST and UIDL together"));
+        let expected: Vec<(u64, u64, Option<String>)> = uids
+            .iter()
+            .zip(&sizes)
+            .map(|(u, &octets)| (u.msg, octets, Some(u.uid.clone())))
+            .collect();
+        let got: Vec<(u64, u64, Option<String>)> = listing
+            .into_iter()
+            .map(|l| (l.msg, l.octets, l.uid))
+            .collect();
+        assert_eq!(got, expected, "{what}: listing()");
         for (i, served) in mailbox.served.iter().enumerate().take(HARD_BIG) {
             let msg = i as u64 + 1;
             let got = ok(s.retr(msg), format_args!("{what}: RETR {msg}"));
@@ -295,8 +307,10 @@ pub fn dele_rset_quit<A: Adapter>(adapter: &A, server: &dyn PopServer) {
         assert_eq!(ok(s.stat(), "STAT").count, n - 1, "{what}: STAT after DELE");
         ok(s.rset(), "RSET");
         assert_eq!(ok(s.stat(), "STAT").count, n, "{what}: STAT after RSET");
-        ok(s.dele(1), "DELE 1");
-        ok(s.dele(3), "DELE 3");
+        // Pipelined where the server says PIPELINING, one by one elsewhere.
+        for outcome in ok(s.dele_many(&[1, 3]), "DELE 1, DELE 3") {
+            ok(outcome, format_args!("{what}: DELE in a batch"));
+        }
         ok(s.quit(), "QUIT");
 
         let mut s = logged_in(adapter, server, mode, &mailbox);
@@ -322,7 +336,8 @@ pub fn dele_rset_quit<A: Adapter>(adapter: &A, server: &dyn PopServer) {
     }
 }
 
-/// Credentials in clear are refused by the client without the opt-in; a server without STLS fails a
+/// Credentials in clear are refused by the client without the opt-in; `StartTlsIfAvailable` upgrades exactly
+/// where STLS is offered; a server without STLS fails a
 /// `StartTls` connection with a typed error; a port that requires STLS refuses credentials in clear with a
 /// `-ERR` (at USER, or at PASS where the profile says USER is accepted), and works after STLS.
 pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
@@ -333,6 +348,22 @@ pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
     assert_insecure_credentials(
         &err(s.login(&mailbox.user, &mailbox.password), "login in clear"),
         profile.name,
+    );
+    ok(s.quit(), "QUIT");
+
+    // STLS where offered (CAPA says so), plaintext where not, including servers without CAPA.
+    let if_available =
+        spec(server, port, Security::StartTlsIfAvailable).allow_plaintext_credentials();
+    let mut s = connect(adapter, &if_available);
+    assert_eq!(
+        s.is_encrypted(),
+        profile.modes.contains(&Mode::StartTls),
+        "{}: StartTlsIfAvailable",
+        profile.name
+    );
+    ok(
+        s.login(&mailbox.user, &mailbox.password),
+        "login with StartTlsIfAvailable",
     );
     ok(s.quit(), "QUIT");
 
