@@ -1,6 +1,6 @@
 //! The README's compatibility table, rendered from the profiles; a test keeps the README in step.
 
-use super::{Mode, Profile, profiles};
+use super::{Mode, Profile, StrictPort, profiles};
 
 /// The Markdown table of every server, its version and what the scenarios check against it.
 pub fn compatibility_table() -> String {
@@ -16,7 +16,7 @@ pub fn compatibility_table() -> String {
 
 fn row(p: &Profile) -> String {
     let mut modes: Vec<&str> = p.modes.iter().map(|m| m.name()).collect();
-    if p.strict_tls_port {
+    if p.strict_port != StrictPort::None {
         modes.push("STLS-required port");
     }
     let capa = match p.capa {
@@ -51,8 +51,12 @@ fn row(p: &Profile) -> String {
     if p.utf8_downgrade {
         quirks.push("8-bit headers need `UTF8`".to_owned());
     }
-    if p.strict_port_accepts_user {
-        quirks.push("strict port takes USER, refuses PASS".to_owned());
+    match p.strict_port {
+        StrictPort::RefusesPass => quirks.push("strict port takes USER, refuses PASS".to_owned()),
+        StrictPort::ChallengeResponseOnly => {
+            quirks.push("strict port allows challenge-response SASL in clear".to_owned());
+        }
+        StrictPort::None | StrictPort::RefusesUser => {}
     }
     if !p.modes.contains(&Mode::StartTls) {
         quirks.push("no TLS".to_owned());

@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, corpus, expected_mailbox};
+use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
 
 /// What Courier pop3d 1.0.16 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -22,8 +22,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl_with_tls: &[],
     apop: false,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
-    strict_port_accepts_user: false,
-    strict_tls_port: true,
+    strict_port: StrictPort::RefusesUser,
     utf8: true,
     utf8_downgrade: true,
     store: Store::Maildir,
@@ -126,12 +125,15 @@ impl Courier {
             run = instance.path("run/authdaemon").display()
         );
         let mut ports = Vec::new();
-        for (name, env, tls_wrapper) in [
+        let free = instance::free_ports::<3>()?;
+        for ((name, env, tls_wrapper), port) in [
             ("plain", "POP3_STARTTLS=YES POP3_TLS_REQUIRED=0", false),
             ("pop3s", "POP3_TLS=1 POP3_STARTTLS=NO", true),
             ("strict", "POP3_STARTTLS=YES POP3_TLS_REQUIRED=1", false),
-        ] {
-            let port = instance::free_port()?;
+        ]
+        .into_iter()
+        .zip(free)
+        {
             let pid_file = instance.path(&format!("{name}.pid"));
             instance.on_stop(&format!(
                 "kill -TERM $(cat {}) 2>/dev/null",

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, expected_mailbox};
+use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, expected_mailbox};
 
 /// What Cyrus pop3d 3.6.1 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -30,8 +30,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl_with_tls: &["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"],
     apop: true,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
-    strict_tls_port: false,
-    strict_port_accepts_user: false,
+    strict_port: StrictPort::ChallengeResponseOnly,
     utf8: false,
     utf8_downgrade: false,
     store: Store::CrlfFiles,
@@ -54,6 +53,8 @@ pub(crate) struct Cyrus {
     instance: Instance,
     plain_port: u16,
     pop3s_port: u16,
+    /// The `pop3strict` service: `pop3strict_allowplaintext: no`.
+    strict_port: u16,
     /// The admin's IMAP session that makes every mailbox, one at a time. Mailboxes made at once by two
     /// freshly forked imapd processes got the same storage (two tests each saw the other's messages): one
     /// long-lived session avoids that, and a STATUS after each APPEND checks it.
@@ -122,18 +123,15 @@ impl Cyrus {
              sasl_mech_list: {}\n\
              tls_server_cert: {d}/tls/chain.pem\n\
              tls_server_key: {d}/tls/key.pem\n\
-             syslog_prefix: pop3-testkit\n",
+             syslog_prefix: pop3-testkit\n\
+             pop3strict_allowplaintext: no\n",
             PROFILE.sasl.join(" ")
         );
         instance::write_owned(&config, imapd_conf.as_bytes(), 0o644, cyrus)?;
         let admin_password = instance::random_password();
         add_sasl_user(&instance, ADMIN, &admin_password, cyrus)?;
 
-        let (plain_port, pop3s_port, imap_port) = (
-            instance::free_port()?,
-            instance::free_port()?,
-            instance::free_port()?,
-        );
+        let [plain_port, pop3s_port, strict_port, imap_port] = instance::free_ports()?;
         let c = config.display();
         // master does not pass its -C on: every service names the configuration itself.
         let cyrus_conf = format!(
@@ -142,6 +140,7 @@ impl Cyrus {
              \x20 imap cmd=\"{imapd} -C {c}\" listen=\"127.0.0.1:{imap_port}\" prefork=0\n\
              \x20 pop3 cmd=\"{pop3d} -C {c}\" listen=\"127.0.0.1:{plain_port}\" prefork=0\n\
              \x20 pop3s cmd=\"{pop3d} -s -C {c}\" listen=\"127.0.0.1:{pop3s_port}\" prefork=0\n\
+             \x20 pop3strict cmd=\"{pop3d} -C {c}\" listen=\"127.0.0.1:{strict_port}\" prefork=0\n\
              }}\n\
              EVENTS {{\n}}\n",
             imapd = imapd.display(),
@@ -167,6 +166,7 @@ impl Cyrus {
         )?;
         instance::wait_ready(plain_port, false, String::new)?;
         instance::wait_ready(pop3s_port, true, String::new)?;
+        instance::wait_ready(strict_port, false, String::new)?;
         // IMAP greets with `* OK`: only the TCP accept is awaited here.
         instance::wait_ready(imap_port, true, String::new)?;
         let mut admin = Imap::connect(imap_port)?;
@@ -175,6 +175,7 @@ impl Cyrus {
             instance,
             plain_port,
             pop3s_port,
+            strict_port,
             admin: Mutex::new(admin),
             startup_time: started.elapsed(),
             next_user: AtomicU32::new(0),
@@ -313,7 +314,7 @@ impl PopServer for Cyrus {
     }
 
     fn strict_port(&self) -> Option<u16> {
-        None
+        Some(self.strict_port)
     }
 
     fn ca_pem(&self) -> &str {

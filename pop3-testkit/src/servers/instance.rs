@@ -220,11 +220,17 @@ impl Drop for Instance {
     }
 }
 
-/// A port free on 127.0.0.1 right now (the caller binds it soon after; a start that loses the race retries).
-pub(crate) fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+/// `N` distinct ports free on 127.0.0.1 right now (the caller binds them soon after).
+pub(crate) fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    // All held at once, so that the kernel cannot hand out the same port twice.
+    let held = (0..N)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&held) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// Waits until `127.0.0.1:port` greets with `+OK`, then says QUIT. With `tls`, only waits for the TCP accept

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, corpus};
+use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus};
 
 /// What Mailutils 3.15 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -21,8 +21,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl_with_tls: &[],
     apop: true,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
-    strict_port_accepts_user: false,
-    strict_tls_port: true,
+    strict_port: StrictPort::RefusesUser,
     utf8: false,
     utf8_downgrade: false,
     store: Store::Maildir,
@@ -71,18 +70,21 @@ impl Mailutils {
         write_apop_db(&instance, &[])?;
 
         let mut ports = Vec::new();
-        for (mode, tls_mode) in [
+        let free = instance::free_ports::<3>()?;
+        for ((mode, tls_mode), port) in [
             ("plain", "ondemand"),
             ("pop3s", "connection"),
             ("strict", "required"),
-        ] {
+        ]
+        .into_iter()
+        .zip(free)
+        {
             let config = instance.path(&format!("{mode}.conf"));
             crate::write_file(
                 &config,
                 config_text(instance.dir(), tls_mode).as_bytes(),
                 0o644,
             )?;
-            let port = instance::free_port()?;
             instance.socat(
                 mode,
                 port,

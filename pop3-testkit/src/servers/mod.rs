@@ -74,6 +74,20 @@ impl Store {
     }
 }
 
+/// A port that wants STLS before credentials, and what it does with credentials sent in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictPort {
+    /// The server has no such port.
+    None,
+    /// `-ERR` to `USER` and to every login.
+    RefusesUser,
+    /// `+OK` to `USER`, `-ERR` to the `PASS` that follows (the password has crossed the wire by then).
+    RefusesPass,
+    /// `USER` and the mechanisms that send the password (PLAIN, LOGIN) are withdrawn; challenge-response
+    /// mechanisms still work in clear, so `login()` succeeds with one of them.
+    ChallengeResponseOnly,
+}
+
 /// What a server offers and how it behaves, as far as the scenarios depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Profile {
@@ -93,10 +107,8 @@ pub struct Profile {
     pub apop: bool,
     /// The modes it serves on its ordinary ports.
     pub modes: &'static [Mode],
-    /// Whether it has a port that requires STLS before credentials.
-    pub strict_tls_port: bool,
-    /// Whether that port answers `USER` in clear with `+OK` and refuses only the `PASS` that follows.
-    pub strict_port_accepts_user: bool,
+    /// Its port that requires TLS before credentials, and how that port refuses them in clear.
+    pub strict_port: StrictPort,
     /// Whether `UTF8` is accepted (RFC 6856).
     pub utf8: bool,
     /// Whether a message with raw 8-bit headers is replaced by a generated notice unless the client said `UTF8`.
@@ -199,7 +211,7 @@ pub trait PopServer: Sync + fmt::Debug {
     fn profile(&self) -> &'static Profile;
     /// The port serving `mode` on 127.0.0.1 (one of [`Profile::modes`]).
     fn port(&self, mode: Mode) -> u16;
-    /// The port that requires STLS before credentials, if [`Profile::strict_tls_port`].
+    /// The port that requires STLS before credentials, unless [`Profile::strict_port`] is `None`.
     fn strict_port(&self) -> Option<u16>;
     /// PEM of the CA that signed its certificate (valid for `localhost` and `127.0.0.1`).
     fn ca_pem(&self) -> &str;

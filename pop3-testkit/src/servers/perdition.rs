@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
 use super::popa3d::{self, Popa3d};
-use super::{Mailbox, Mode, PopServer, Profile};
+use super::{Mailbox, Mode, PopServer, Profile, StrictPort};
 
 /// What perdition 2.2 offers (Debian 12), in front of popa3d.
 pub(crate) const PROFILE: Profile = Profile {
@@ -20,8 +20,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl: &[],
     apop: false,
     modes: &[Mode::Plaintext, Mode::StartTls, Mode::Implicit],
-    strict_tls_port: true,
-    strict_port_accepts_user: true,
+    strict_port: StrictPort::RefusesPass,
     proxy_for: Some(popa3d::PROFILE.name),
     ..popa3d::PROFILE
 };
@@ -55,12 +54,15 @@ impl Perdition {
         let empty = instance.path("empty.conf");
         crate::write_file(&empty, b"", 0o644)?;
         let mut ports = Vec::new();
-        for (name, ssl_mode) in [
+        let free = instance::free_ports::<3>()?;
+        for ((name, ssl_mode), port) in [
             ("plain", "tls_listen"),
             ("pop3s", "ssl_listen"),
             ("strict", "tls_listen_force"),
-        ] {
-            let port = instance::free_port()?;
+        ]
+        .into_iter()
+        .zip(free)
+        {
             let pid_file = instance.path(&format!("{name}.pid"));
             // It daemonizes: stop it by the PID it writes.
             instance.on_stop(&format!(

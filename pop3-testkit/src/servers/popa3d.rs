@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, corpus, expected_mailbox};
+use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
 
 /// What popa3d 1.0.3 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -20,8 +20,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl_with_tls: &[],
     apop: false,
     modes: &[Mode::Plaintext],
-    strict_port_accepts_user: false,
-    strict_tls_port: false,
+    strict_port: StrictPort::None,
     utf8: false,
     utf8_downgrade: false,
     store: Store::Mbox,
@@ -58,7 +57,7 @@ impl Popa3d {
             instance::INSTALL_HINT
         );
         let instance = Instance::new("popa3d")?;
-        let port = instance::free_port()?;
+        let [port] = instance::free_ports()?;
         instance.socat("popa3d", port, &binary.display().to_string())?;
         instance::wait_ready(port, false, || instance.log("popa3d"))?;
         Ok(Self {

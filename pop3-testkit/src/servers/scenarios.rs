@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::corpus::{self, HARD_8BIT, HARD_BIG};
-use super::{Mailbox, Mode, PopServer, Profile};
+use super::{Mailbox, Mode, PopServer, Profile, StrictPort};
 use crate::scenarios::{
     Adapter, ConnectSpec, CountingSink, ErrorKind, Security, SessionUnderTest, Timeouts,
     assert_insecure_credentials, assert_is_server, assert_same_bytes, assert_server, connect, err,
@@ -338,8 +338,8 @@ pub fn dele_rset_quit<A: Adapter>(adapter: &A, server: &dyn PopServer) {
 
 /// Credentials in clear are refused by the client without the opt-in; `StartTlsIfAvailable` upgrades exactly
 /// where STLS is offered; a server without STLS fails a
-/// `StartTls` connection with a typed error; a port that requires STLS refuses credentials in clear with a
-/// `-ERR` (at USER, or at PASS where the profile says USER is accepted), and works after STLS.
+/// `StartTls` connection with a typed error; a port that requires STLS refuses credentials in clear as its
+/// profile says ([`StrictPort`]), and works after STLS.
 pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
     let profile = server.profile();
     let mailbox = server.mailbox("tls", &small(&corpus::hard_messages())[..1]);
@@ -386,19 +386,23 @@ pub fn tls_policy<A: Adapter>(adapter: &A, server: &dyn PopServer) {
 
     if let Some(strict) = server.strict_port() {
         let what = format!("{}: port that requires STLS", profile.name);
-        let mut s = connect(
-            adapter,
-            &spec(server, strict, Security::Plaintext).allow_plaintext_credentials(),
-        );
-        assert_is_server(
-            &err(s.login(&mailbox.user, &mailbox.password), &what),
-            &what,
-        );
+        let in_clear = spec(server, strict, Security::Plaintext).allow_plaintext_credentials();
+        let mut s = connect(adapter, &in_clear);
+        let login = s.login(&mailbox.user, &mailbox.password);
+        if profile.strict_port == StrictPort::ChallengeResponseOnly {
+            let method = ok(login, format_args!("{what}: login in clear"));
+            assert!(
+                profile.sasl.contains(&method.as_str())
+                    && !["PLAIN", "LOGIN"].contains(&method.as_str()),
+                "{what}: login() in clear used {method}"
+            );
+        } else {
+            assert_is_server(&err(login, &what), &what);
+        }
         drop(s);
-        let strict_plain = spec(server, strict, Security::Plaintext).allow_plaintext_credentials();
-        let mut s = connect(adapter, &strict_plain);
+        let mut s = connect(adapter, &in_clear);
         let user = s.user(&mailbox.user);
-        if profile.strict_port_accepts_user {
+        if profile.strict_port == StrictPort::RefusesPass {
             ok(user, format_args!("{what}: USER"));
             assert_is_server(
                 &err(s.pass(&mailbox.password), &what),
@@ -515,7 +519,7 @@ pub fn profile_is_consistent(profile: &Profile) {
         profile.name
     );
     assert!(
-        !profile.strict_tls_port || profile.modes.contains(&Mode::StartTls),
+        profile.strict_port == StrictPort::None || profile.modes.contains(&Mode::StartTls),
         "{}: strict port",
         profile.name
     );

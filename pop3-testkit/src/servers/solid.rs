@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, corpus, expected_mailbox};
+use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
 
 /// What solid-pop3d 0.15 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -21,8 +21,7 @@ pub(crate) const PROFILE: Profile = Profile {
     sasl_with_tls: &[],
     apop: true,
     modes: &[Mode::Plaintext],
-    strict_port_accepts_user: false,
-    strict_tls_port: false,
+    strict_port: StrictPort::None,
     utf8: false,
     utf8_downgrade: false,
     store: Store::MboxWithSeparator,
@@ -80,7 +79,7 @@ impl SolidPop3d {
             instance.dir().display()
         );
         crate::write_file(&config, text.as_bytes(), 0o644)?;
-        let port = instance::free_port()?;
+        let [port] = instance::free_ports()?;
         instance.socat(
             "solid-pop3d",
             port,
