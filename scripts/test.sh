@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Dovecot from Debian's packages; the tests fail (not skip) without it.
+# Dovecot and the other test servers from Debian's packages; the tests fail (not skip) without them.
 if [ "$(id -u)" = 0 ]; then
     sh scripts/install-test-deps.sh
 elif ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
-    echo "Dovecot is missing: run 'sudo sh scripts/install-test-deps.sh' first" >&2
+    echo "Dovecot is missing: run 'sudo sh scripts/install-test-deps.sh' first (it installs the other test servers too)" >&2
     exit 1
 fi
 

@@ -53,3 +53,6 @@ impl futures_io::AsyncWrite for SyncSink<'_> {
 }
 
 pop3_testkit::all_scenarios!(ClientAdapter::<OnAsyncStd>::new());
+
+// The same driver against six more real servers, each in every mode it offers (`pop3_testkit::servers`).
+pop3_testkit::server_scenarios!(ClientAdapter::<OnAsyncStd>::new());

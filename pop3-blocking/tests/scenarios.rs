@@ -28,3 +28,6 @@ impl SyncDriver for Blocking {
 }
 
 pop3_testkit::all_scenarios!(ClientAdapter::<Blocking>::new());
+
+// The same driver against six more real servers, each in every mode it offers (`pop3_testkit::servers`).
+pop3_testkit::server_scenarios!(ClientAdapter::<Blocking>::new());

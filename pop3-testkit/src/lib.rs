@@ -19,6 +19,10 @@
 //! [`all_scenarios!`] once. [`adapter`] is that adapter for every driver of `pop3-client`: a driver's test
 //! file only says how one of its calls runs to its result.
 //!
+//! [`servers`] runs six more real servers privately (GNU Mailutils, Cyrus, Courier, popa3d, solid-pop3d and the
+//! perdition proxy), each with a profile of what it offers; [`server_scenarios!`] runs the same conversations
+//! against each of them.
+//!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
 //!
@@ -54,6 +58,7 @@ pub mod adapter;
 mod jwt;
 mod messages;
 pub mod scenarios;
+pub mod servers;
 mod tls;
 
 use std::fmt;
@@ -852,8 +857,8 @@ fn create_instance_dir() -> io::Result<PathBuf> {
     }
 }
 
-/// Stops Dovecot instances whose test process is gone (for the rare case where the
-/// watchdog could not do it) and removes their directories.
+/// Stops Dovecot instances (and the other servers' instances) whose test process is gone (for the rare case
+/// where the watchdog could not do it) and removes their directories.
 fn sweep_stale_instances() {
     let Ok(entries) = fs::read_dir(temp_root()) else {
         return;
@@ -883,6 +888,14 @@ fn sweep_stale_instances() {
             }
         }
         if !dir.join("keep").exists() {
+            // The other servers' instances say how to stop what they started (their watchdog normally does).
+            if dir.join("stop.sh").exists() {
+                let _ = Command::new("/bin/sh")
+                    .arg(dir.join("stop.sh"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = fs::remove_dir_all(&dir);
         }
     }

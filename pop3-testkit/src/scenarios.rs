@@ -746,7 +746,7 @@ macro_rules! all_scenarios {
 // ---------------------------------------------------------------------------------------------------------------
 
 #[track_caller]
-fn ok<T>(result: TestResult<T>, what: impl fmt::Display) -> T {
+pub(crate) fn ok<T>(result: TestResult<T>, what: impl fmt::Display) -> T {
     match result {
         Ok(value) => value,
         Err(error) => panic!("{what}: unexpected error {error}"),
@@ -754,7 +754,7 @@ fn ok<T>(result: TestResult<T>, what: impl fmt::Display) -> T {
 }
 
 #[track_caller]
-fn err<T>(result: TestResult<T>, what: impl fmt::Display) -> TestError {
+pub(crate) fn err<T>(result: TestResult<T>, what: impl fmt::Display) -> TestError {
     match result {
         Ok(_) => panic!(
             "{what}: expected an error, got Ok({})",
@@ -765,7 +765,7 @@ fn err<T>(result: TestResult<T>, what: impl fmt::Display) -> TestError {
 }
 
 #[track_caller]
-fn connect<A: Adapter>(adapter: &A, spec: &ConnectSpec) -> A::Session {
+pub(crate) fn connect<A: Adapter>(adapter: &A, spec: &ConnectSpec) -> A::Session {
     match adapter.connect(spec) {
         Ok(session) => session,
         Err(error) => panic!(
@@ -787,7 +787,7 @@ fn connect_err<A: Adapter>(adapter: &A, spec: &ConnectSpec) -> TestError {
 }
 
 #[track_caller]
-fn assert_server(error: &TestError, code: Option<&str>, what: &str) {
+pub(crate) fn assert_server(error: &TestError, code: Option<&str>, what: &str) {
     assert!(
         matches!(&error.kind, ErrorKind::Server { code: got } if got.as_deref() == code),
         "{what}: expected a -ERR with code {code:?}, got {error}"
@@ -795,7 +795,7 @@ fn assert_server(error: &TestError, code: Option<&str>, what: &str) {
 }
 
 #[track_caller]
-fn assert_is_server(error: &TestError, what: &str) {
+pub(crate) fn assert_is_server(error: &TestError, what: &str) {
     assert!(
         matches!(error.kind, ErrorKind::Server { .. }),
         "{what}: expected a -ERR, got {error}"
@@ -811,7 +811,7 @@ fn assert_misuse(error: &TestError, what: &str) {
 }
 
 #[track_caller]
-fn assert_insecure_credentials(error: &TestError, what: &str) {
+pub(crate) fn assert_insecure_credentials(error: &TestError, what: &str) {
     assert!(
         matches!(
             error.kind,
@@ -849,11 +849,11 @@ fn assert_connection_lost(error: &TestError, what: &str) {
     );
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn show(bytes: &[u8]) -> String {
+pub(crate) fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
@@ -869,7 +869,7 @@ fn total_octets(messages: &[Vec<u8>]) -> u64 {
 
 /// Compares two messages, saying where they differ instead of dumping them.
 #[track_caller]
-fn assert_same_bytes(got: &[u8], expected: &[u8], what: &str) {
+pub(crate) fn assert_same_bytes(got: &[u8], expected: &[u8], what: &str) {
     if got != expected {
         let at = got
             .iter()

@@ -64,3 +64,6 @@ impl tokio::io::AsyncWrite for SyncSink<'_> {
 }
 
 pop3_testkit::all_scenarios!(ClientAdapter::<Tokio>::new());
+
+// The same driver against six more real servers, each in every mode it offers (`pop3_testkit::servers`).
+pop3_testkit::server_scenarios!(ClientAdapter::<Tokio>::new());
