@@ -223,7 +223,10 @@ mod tests {
         loop {
             match client.poll().unwrap() {
                 Output::Event(event) => on_event(&event),
-                Output::Transmit(_) => {}
+                Output::Transmit(transmit) => {
+                    let written = transmit.bytes().len();
+                    client.consume_output(written);
+                }
                 _ => return,
             }
         }
@@ -268,10 +271,10 @@ mod tests {
     }
 
     #[test]
-    fn uids_join_by_message_number_in_list_order() {
+    fn uids_join_by_message_number_and_a_message_uidl_left_out_has_none() {
         let listing = collect(
             b"+OK\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n",
-            b"+OK\r\n3 c\r\n1 a\r\n9 stray\r\n.\r\n",
+            b"+OK\r\n1 a\r\n3 c\r\n9 stray\r\n.\r\n",
             10,
         );
         assert_eq!(
@@ -290,6 +293,16 @@ mod tests {
         assert_eq!(listing.unwrap(), [entry(1, 100, None)]);
         let refused = collect(b"-ERR [SYS/TEMP] later\r\n", b"+OK\r\n1 a\r\n.\r\n", 10);
         assert!(matches!(refused, Err(Error::Server(_))), "{refused:?}");
+    }
+
+    #[test]
+    fn a_wrong_uidl_fails_the_listing_rather_than_leaving_uids_out() {
+        let listing = collect(
+            b"+OK\r\n1 100\r\n2 200\r\n.\r\n",
+            b"+OK\r\n2 b\r\n1 a\r\n.\r\n",
+            10,
+        );
+        assert!(matches!(listing, Err(Error::Invalid(_))), "{listing:?}");
     }
 
     #[test]
