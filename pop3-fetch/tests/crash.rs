@@ -185,7 +185,7 @@ fn lying_args(store: Store, dir: &TempDir, server: &Hostile) -> Vec<String> {
     args
 }
 
-/// Runs normally until a run succeeds (a run that meets the size mismatch stops with exit code 2).
+/// Runs normally until a run succeeds (a run that meets the size mismatch stops with exit code 69).
 fn run_until_done(args: &[String], what: &str) {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     for _ in 0..3 {
@@ -193,7 +193,7 @@ fn run_until_done(args: &[String], what: &str) {
         if out.status.success() {
             return;
         }
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(69), "{what}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("is not what the server announced"),
             "{what}: {}",
@@ -217,7 +217,7 @@ fn abort_at_every_step_after_a_size_mismatch(store: Store, aborted_run: u32) -> 
         if aborted_run == 2 {
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = run("demo", &argv);
-            assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(69), "{what}: {}", stderr(&out));
         }
         let out = run_aborting(&args, n);
         let finished = out.status.code().is_some();
