@@ -103,7 +103,7 @@ pub(crate) struct AccountArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) jobs: u16,
-    /// What the fetch state of the URL's account belongs to (see ACCOUNT IDENTITY) [default: USER@HOST]
+    /// What the fetch state of the URL's account belongs to (see ACCOUNT IDENTITY; default USER@HOST)
     #[arg(long, value_name = "NAME", requires = "url")]
     pub(crate) identity: Option<String>,
 }
@@ -118,8 +118,8 @@ pub(crate) struct OutputArgs {
     /// Append to the mbox FILE (mboxrd; fcntl and dotlock locks, as mutt and procmail take)
     #[arg(long, value_name = "FILE", group = "destination")]
     pub(crate) mbox: Option<PathBuf>,
-    /// Pipe each message to COMMAND (run by /bin/sh, e.g. "procmail" or "dovecot-lda -d alice"); a message
-    /// counts as delivered only when COMMAND exits 0
+    /// Give each message, complete, to COMMAND on its standard input (run by /bin/sh, e.g. "procmail" or
+    /// "dovecot-lda -d alice"); a message counts as delivered only when COMMAND exits 0
     #[arg(long, value_name = "COMMAND", group = "destination")]
     pub(crate) mda: Option<String>,
     /// Deliver with the wire's CRLF line endings instead of LF (the mbox is always LF)

@@ -119,12 +119,10 @@ impl Mda {
                 format!("starting the MDA `{}`: {e}", self.command),
             )),
         };
-        if outcome.is_ok() {
-            if let Some(key) = key {
-                fault::step("mda: record the delivered message");
-                state.insert(key, Some(sizes));
-                state.save()?;
-            }
+        if let (Ok(()), Some(key)) = (&outcome, key) {
+            fault::step("mda: record the delivered message");
+            state.insert(key, Some(sizes));
+            state.save()?;
         }
         self.outcomes.push((token, outcome));
         Ok(())
