@@ -36,7 +36,10 @@ fn options() -> Options {
         runs: 5,
         only: None,
         count_fsyncs: false,
-        bin: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/pop3-fetch")),
+        bin: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/release/pop3-fetch"
+        )),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -206,10 +209,16 @@ fn timed(mut cmd: Command, work: &Path, strace: bool) -> (Duration, String) {
             .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
             .collect();
         cmd = Command::new("strace");
-        cmd.args(["-f", "-qq", "-c", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,msync"])
-            .arg(program)
-            .args(args)
-            .envs(envs);
+        cmd.args([
+            "-f",
+            "-qq",
+            "-c",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,msync",
+        ])
+        .arg(program)
+        .args(args)
+        .envs(envs);
     }
     cmd.uid(NOBODY)
         .gid(NOBODY)
@@ -222,7 +231,11 @@ fn timed(mut cmd: Command, work: &Path, strace: bool) -> (Duration, String) {
     let out = cmd.output().unwrap();
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{cmd:?} failed: {}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{stderr}",
+        out.status
+    );
     (elapsed, stderr)
 }
 
@@ -231,7 +244,9 @@ fn delivered(maildir: &Path) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
         for entry in fs::read_dir(maildir.join(sub)).unwrap() {
-            out.push(without_added_headers(&fs::read(entry.unwrap().path()).unwrap()));
+            out.push(without_added_headers(
+                &fs::read(entry.unwrap().path()).unwrap(),
+            ));
         }
     }
     out.sort();
@@ -248,7 +263,14 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn bench(dovecot: &Dovecot, options: &Options, root: &Path, label: &str, count: usize, size: usize) {
+fn bench(
+    dovecot: &Dovecot,
+    options: &Options,
+    root: &Path,
+    label: &str,
+    count: usize,
+    size: usize,
+) {
     let messages = messages(label, count, size);
     let user: TestUser = dovecot.user(&format!("bench-{label}"), &messages);
     let mut expected: Vec<Vec<u8>> = messages.iter().map(|m| as_lf(m)).collect();
@@ -300,7 +322,9 @@ fn bench(dovecot: &Dovecot, options: &Options, root: &Path, label: &str, count: 
         }
         println!("{line}   (all {count} messages byte-identical for every tool)");
     }
-    println!("\n| tool | median wall time | min – max | pop3-fetch ÷ tool (median of per-round ratios) |");
+    println!(
+        "\n| tool | median wall time | min – max | pop3-fetch ÷ tool (median of per-round ratios) |"
+    );
     println!("|---|---|---|---|");
     for (t, tool) in TOOLS.iter().enumerate() {
         let mut ratios: Vec<f64> = times[0].iter().zip(&times[t]).map(|(a, b)| a / b).collect();
@@ -348,6 +372,12 @@ fn version(program: &str, flag: &str) -> String {
     Command::new(program)
         .arg(flag)
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .unwrap_or_default()
 }

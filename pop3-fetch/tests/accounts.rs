@@ -485,3 +485,54 @@ fn kill_9_in_the_middle_of_a_multi_account_run_then_rerun() {
         "the rerun released the dotlock"
     );
 }
+
+#[test]
+fn one_server_under_two_names_shares_an_identity_only_when_told() {
+    let dovecot = Dovecot::shared();
+    let messages = sample_messages();
+    let small = &messages[..SAMPLE_BIG];
+    let user = dovecot.user("acc-identity", small);
+    let dir = TempDir::new("accounts-identity");
+    let maildir = dir.join("Maildir");
+    let table = |name: &str, host: &str, identity: Option<&str>| {
+        let mut table = format!(
+            "[accounts.{name}]\nurl = \"pop://{}@{host}:{}\"\nca_file = \"{}\"\nmaildir = \"{}\"\npassword = \"{}\"\n",
+            user.name,
+            dovecot.pop3_port(),
+            dovecot.ca_path().display(),
+            maildir.display(),
+            user.password
+        );
+        if let Some(identity) = identity {
+            table.push_str(&format!("identity = \"{identity}\"\n"));
+        }
+        table
+    };
+    // The same account named twice, once as localhost and once as 127.0.0.1, with one identity: one fetch.
+    let shared = accounts_file(
+        &dir,
+        &[
+            table("by-name", "localhost", Some("me@this-server")),
+            table("by-address", "127.0.0.1", Some("me@this-server")),
+        ],
+    );
+    let config = shared.to_str().unwrap().to_owned();
+    for name in ["by-name", "by-address"] {
+        let out = run("", &["--config", &config, "--account", name]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+    }
+    assert_eq!(maildir_messages(&maildir), as_retrieved(small));
+    // Without the identity, the two names are two accounts: the second fetches everything again (what --help
+    // warns of).
+    let split = accounts_file(
+        &dir,
+        &[
+            table("by-name", "localhost", None),
+            table("by-address", "127.0.0.1", None),
+        ],
+    );
+    let config = split.to_str().unwrap().to_owned();
+    let out = run("", &["--config", &config, "--all", "--jobs", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(maildir_files(&maildir).len(), 3 * small.len());
+}
