@@ -51,6 +51,7 @@ fn options() -> Options {
             other => panic!("unknown argument {other}"),
         }
     }
+    options.bin = options.bin.canonicalize().unwrap_or(options.bin);
     options
 }
 
@@ -231,8 +232,9 @@ fn timed(mut cmd: Command, work: &Path, strace: bool) -> (Duration, String) {
     let out = cmd.output().unwrap();
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Under strace, getmail's parent may give up waiting for its (slowed) delivery child: the counts still show.
     assert!(
-        out.status.success(),
+        strace || out.status.success(),
         "{cmd:?} failed: {}\n{stderr}",
         out.status
     );
