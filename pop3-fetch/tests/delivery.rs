@@ -45,7 +45,7 @@ fn mbox_waits_for_the_fcntl_lock_and_the_dotlock_of_other_programs() {
     let (mbox_arg, ca_arg) = (mbox.to_str().unwrap(), ca.to_str().unwrap());
     // Each step serves one message more (a new server instance: the state belongs to user@host, not the port).
     let mut mailbox = Mailbox::sample();
-    let mut fetch = |mailbox: &Mailbox| {
+    let fetch = |mailbox: &Mailbox| {
         let server = stls_server(mailbox.clone(), &ca);
         let started = Instant::now();
         let out = run_ok(
