@@ -23,15 +23,25 @@ fn as_retrieved(messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
     sorted(out)
 }
 
-/// Messages left in the user's mailbox on the server.
+/// Messages left in the user's mailbox on the server. Dovecot may be moving files from `new/` to `cur/` (or
+/// expunging them) at the same time, so a listing whose file vanished before it was read is taken again.
 fn server_files(user: &TestUser) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        for entry in fs::read_dir(user.maildir().join(sub)).unwrap() {
-            out.push(fs::read(entry.unwrap().path()).unwrap());
+    let read = || -> std::io::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            for entry in fs::read_dir(user.maildir().join(sub))? {
+                out.push(fs::read(entry?.path())?);
+            }
+        }
+        Ok(out)
+    };
+    loop {
+        match read() {
+            Ok(files) => return files,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("reading the server's mailbox: {e}"),
         }
     }
-    out
 }
 
 /// An `[accounts.NAME]` table for a Dovecot user.
