@@ -6,11 +6,18 @@
 //! Both are tried without waiting, and released again if the other is busy, so that a program taking them in the
 //! other order cannot deadlock with us; the attempts repeat for [`PATIENCE`]. A dotlock left by a crash is
 //! removed if the process it names is gone, or if it is older than [`STALE`] (what procmail and liblockfile do).
+//!
+//! `fcntl` locks belong to the process, not to a thread, so two accounts of one run that deliver into the same
+//! mbox first take turns through an in-process lock ([`HELD`]). One limit remains, from POSIX: when one of them
+//! closes the file, the process's `fcntl` lock goes, even if the other holds it at that moment; the dotlock stays.
+//! Programs that honour only the `fcntl` lock should not share an mbox with several accounts of one run.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{FlockOperation, fcntl_lock};
@@ -22,6 +29,23 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A dotlock older than this is taken to be left by a crash.
 const STALE: Duration = Duration::from_secs(300);
+
+/// The mboxes this process holds locked (by their dotlock path).
+static HELD: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Marks `dotlock` as held by this process; `false` if another thread holds it.
+fn hold(dotlock: &Path) -> bool {
+    HELD.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashSet::new)
+        .insert(dotlock.to_owned())
+}
+
+fn unhold(dotlock: &Path) {
+    if let Some(held) = HELD.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        held.remove(dotlock);
+    }
+}
 
 /// Both locks, held; dropping it releases them.
 ///
@@ -44,22 +68,29 @@ impl MboxLock {
         let deadline = SystemTime::now() + PATIENCE;
         let mut pause = Duration::from_millis(20);
         loop {
-            match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => match take_dotlock(&dotlock) {
-                    Ok(true) => return Ok(Self { file, dotlock }),
-                    Ok(false) => {
-                        let _ = fcntl_lock(&file, FlockOperation::Unlock);
-                    }
+            if hold(&dotlock) {
+                match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+                    Ok(()) => match take_dotlock(&dotlock) {
+                        Ok(true) => return Ok(Self { file, dotlock }),
+                        Ok(false) => {
+                            let _ = fcntl_lock(&file, FlockOperation::Unlock);
+                        }
+                        Err(e) => {
+                            let _ = fcntl_lock(&file, FlockOperation::Unlock);
+                            unhold(&dotlock);
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("creating the dotlock {}: {e}", dotlock.display()),
+                            ));
+                        }
+                    },
+                    Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {}
                     Err(e) => {
-                        let _ = fcntl_lock(&file, FlockOperation::Unlock);
-                        return Err(io::Error::new(
-                            e.kind(),
-                            format!("creating the dotlock {}: {e}", dotlock.display()),
-                        ));
+                        unhold(&dotlock);
+                        return Err(e.into());
                     }
-                },
-                Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {}
-                Err(e) => return Err(e.into()),
+                }
+                unhold(&dotlock);
             }
             if SystemTime::now() > deadline {
                 return Err(io::Error::new(
@@ -82,6 +113,7 @@ impl Drop for MboxLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.dotlock);
         let _ = fcntl_lock(&self.file, FlockOperation::Unlock);
+        unhold(&self.dotlock);
     }
 }
 
@@ -156,6 +188,33 @@ mod tests {
             assert!(!take_dotlock(&dir.join("mbox.lock")).unwrap());
         }
         assert!(!dir.join("mbox.lock").exists(), "released on drop");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_threads_of_one_process_take_turns() {
+        let dir =
+            std::env::temp_dir().join(format!("pop3-fetch-lock-threads-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mbox = dir.join("mbox");
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&mbox)
+                .unwrap()
+        };
+        let first = MboxLock::acquire(&mbox, &open()).unwrap();
+        let (file, path) = (open(), mbox.clone());
+        let second = std::thread::spawn(move || MboxLock::acquire(&path, &file).map(drop));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !second.is_finished(),
+            "the second thread must wait for the first"
+        );
+        drop(first);
+        second.join().unwrap().unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 }
