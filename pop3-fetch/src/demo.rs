@@ -10,7 +10,7 @@ use pop3_memserver::{Mailbox, MemServer, ServerConfig};
 
 use crate::cli::{Args, Output};
 use crate::errors::Failure;
-use crate::fetch::{self, Config, Log, Secret};
+use crate::fetch::{self, Config, Log, Mode, Secret};
 use crate::url::PopUrl;
 
 /// Runs the demo.
@@ -53,20 +53,27 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .ca_pem(pki.ca.cert_pem().as_bytes())
         .map_err(|e| Failure::Local(format!("the demo CA: {e}")))?;
     let config = Config {
-        url,
+        url: url.clone(),
         security: Security::StartTls,
         allow_plaintext_credentials: false,
         tls,
         timeout: Duration::from_secs(10),
         response_timeout: Duration::from_secs(100),
+        account: url.account(),
         output: Output::Maildir(maildir.clone()),
         state_file: None,
         delete: false,
+        skip_size: None,
+        kill_size: None,
+        lf: true,
+        trace_header: false,
+        mode: Mode::Fetch,
+        refetch: false,
         secret: Secret::Password("demo".to_owned()),
-        quiet: args.quiet,
-        debug: args.debug,
+        quiet: args.other.quiet,
+        debug: args.other.debug,
     };
-    let log = Log::new(args.quiet);
+    let log = Log::new(args.other.quiet);
     println!(
         "Fetching, as `pop3-fetch --maildir {} --ca-file <demo CA> {}` would:",
         maildir.display(),

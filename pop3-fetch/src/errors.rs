@@ -6,20 +6,27 @@ use std::io;
 use pop3_blocking::{Error, OwnedResponseCode as Code, ServerError};
 use rustls::CertificateError;
 
-/// A failure that ends the run.
+/// A failure that ends the run (or, for [`Failure::Shown`], the text that replaces it).
+///
+/// Exit codes follow `sysexits.h`, as mail tools do (a caller such as an MTA or a cron wrapper tells a temporary
+/// failure, 75, from a permanent one).
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Bad command line or configuration (exit code 1).
+    /// Not a failure: `--help` or `--version`, whose text is printed on standard output (exit code 0).
+    Shown(String),
+    /// Bad command line (EX_USAGE, 64).
     Usage(String),
-    /// Network, TLS, timeout or protocol trouble (exit code 2).
+    /// A bad or insecure accounts file (EX_CONFIG, 78).
+    Config(String),
+    /// Network, TLS, timeout or protocol trouble (EX_UNAVAILABLE, 69).
     Network(String),
-    /// Authentication failed (exit code 3).
+    /// Authentication failed (EX_NOPERM, 77).
     Auth(String),
-    /// The server refused: mailbox in use, login delay, a command answered `-ERR` (exit code 4).
+    /// The server refused: mailbox in use, login delay, a command answered `-ERR` (EX_TEMPFAIL, 75).
     Refused(String),
-    /// A local file could not be read or written (exit code 5).
+    /// A local file could not be read or written, or the MDA failed (EX_IOERR, 74).
     Local(String),
-    /// The server and the settings do not fit (exit code 6): it lacks what they ask for (a SASL mechanism), or
+    /// The server and the settings do not fit (EX_CONFIG, 78): it lacks what they ask for (a SASL mechanism), or
     /// requires what they leave out (TLS), or the URL names the wrong kind of port (POP3S with `pop://`).
     Unsupported(String),
 }
@@ -28,12 +35,13 @@ impl Failure {
     /// The process exit code.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => 1,
-            Self::Network(_) => 2,
-            Self::Auth(_) => 3,
-            Self::Refused(_) => 4,
-            Self::Local(_) => 5,
-            Self::Unsupported(_) => 6,
+            Self::Shown(_) => 0,
+            Self::Usage(_) => 64,
+            Self::Network(_) => 69,
+            Self::Local(_) => 74,
+            Self::Refused(_) => 75,
+            Self::Auth(_) => 77,
+            Self::Config(_) | Self::Unsupported(_) => 78,
         }
     }
 
@@ -46,7 +54,9 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m)
+            Self::Shown(m)
+            | Self::Usage(m)
+            | Self::Config(m)
             | Self::Network(m)
             | Self::Auth(m)
             | Self::Refused(m)

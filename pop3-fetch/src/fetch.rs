@@ -72,6 +72,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -83,9 +84,11 @@ use crate::errors::{self, Failure, Target};
 use crate::fault;
 use crate::maildir::{Maildir, Recovered};
 use crate::mbox::Mbox;
+use crate::mda::Mda;
 use crate::progress::{Progress, human_bytes, rate};
-use crate::size_check::{self, Received};
+use crate::size_check::Received;
 use crate::state::{Known, RunLock, Sizes, State, digest_hex, encode_key, with_suffix};
+use crate::trace;
 use crate::url::{AuthSpec, PopUrl};
 
 /// Most messages per pipelined RETR batch; the state file is written after each.
@@ -115,11 +118,24 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What a run does once it knows what is new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Fetch, store, delete as configured.
+    Fetch,
+    /// Say what is new and how big; change nothing.
+    Status,
+    /// Say message by message what a run would do; change nothing.
+    DryRun,
+}
+
 /// Everything one run needs.
 #[derive(Debug)]
 pub(crate) struct Config {
     /// The server and account.
     pub(crate) url: PopUrl,
+    /// What the state belongs to (see [`crate::url::PopUrl::account`] for the default).
+    pub(crate) account: String,
     /// How the connection is protected.
     pub(crate) security: Security,
     /// Allow credentials without TLS.
@@ -136,6 +152,18 @@ pub(crate) struct Config {
     pub(crate) state_file: Option<PathBuf>,
     /// `--delete`.
     pub(crate) delete: bool,
+    /// Messages bigger than this stay on the server, unfetched.
+    pub(crate) skip_size: Option<u64>,
+    /// Messages bigger than this are deleted unread (new ones only; stored ones follow `delete`).
+    pub(crate) kill_size: Option<u64>,
+    /// Deliver with LF line endings (Maildir and MDA; the mbox always is).
+    pub(crate) lf: bool,
+    /// Put a `Received:` header on top of each message.
+    pub(crate) trace_header: bool,
+    /// Fetch, or only look.
+    pub(crate) mode: Mode,
+    /// Fetch every message again, whatever the state says.
+    pub(crate) refetch: bool,
     /// Password or token.
     pub(crate) secret: Secret,
     /// No progress display and no informational lines.
@@ -159,32 +187,59 @@ pub(crate) struct Summary {
     pub(crate) deleted: u64,
     /// Messages the server would not give.
     pub(crate) refused: u64,
+    /// New messages left on the server for their size.
+    pub(crate) skipped: u64,
+    /// New messages deleted unread for their size.
+    pub(crate) killed: u64,
     /// Where they went.
     pub(crate) destination: PathBuf,
+    /// In a status or dry run: what was found, instead of what was done.
+    pub(crate) status: Option<String>,
 }
 
-/// Informational output (standard output, unless quiet) and warnings (standard error, always).
+/// Informational output (standard output, unless quiet) and warnings (standard error, always); each line
+/// starts with the account's name when several are fetched at once.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Log {
+pub(crate) struct Log<'a> {
     quiet: bool,
+    label: Option<&'a str>,
 }
 
-impl Log {
+impl<'a> Log<'a> {
     /// A log that prints informational lines unless `quiet`.
     pub(crate) fn new(quiet: bool) -> Self {
-        Self { quiet }
+        Self { quiet, label: None }
+    }
+
+    /// The same log, for the account `label`.
+    pub(crate) fn labelled(self, label: &'a str) -> Self {
+        Self {
+            label: Some(label),
+            ..self
+        }
+    }
+
+    /// The account's name, if lines carry it.
+    pub(crate) fn label(self) -> Option<&'a str> {
+        self.label
     }
 
     /// An informational line.
     pub(crate) fn info(self, line: impl std::fmt::Display) {
         if !self.quiet {
-            println!("{line}");
+            crate::progress::suspend(|| match self.label {
+                Some(label) => println!("[{label}] {line}"),
+                None => println!("{line}"),
+            });
         }
     }
 
     /// A warning.
     pub(crate) fn warn(self, line: impl std::fmt::Display) {
-        eprintln!("pop3-fetch: warning: {line}");
+        crate::progress::suspend(|| match self.label {
+            Some(label) => eprintln!("pop3-fetch: [{label}] warning: {line}"),
+            None => eprintln!("pop3-fetch: warning: {line}"),
+        });
     }
 }
 
@@ -199,14 +254,15 @@ struct Msg {
 enum Store {
     Maildir(Maildir),
     Mbox(Mbox),
+    Mda(Mda),
 }
 
 impl Store {
-    /// Creates the Maildir (the mbox file is created by its first message).
+    /// Creates the Maildir (the mbox file is created by its first message; an MDA needs nothing).
     fn create(&self) -> io::Result<()> {
         match self {
             Self::Maildir(m) => m.create(),
-            Self::Mbox(_) => Ok(()),
+            Self::Mbox(_) | Self::Mda(_) => Ok(()),
         }
     }
 
@@ -214,6 +270,7 @@ impl Store {
         match self {
             Self::Maildir(m) => m.begin(key),
             Self::Mbox(m) => m.begin(state),
+            Self::Mda(m) => m.begin(),
         }
     }
 
@@ -221,6 +278,7 @@ impl Store {
         match self {
             Self::Maildir(m) => m.write(data),
             Self::Mbox(m) => m.write(data),
+            Self::Mda(m) => m.write(data),
         }
     }
 
@@ -234,8 +292,9 @@ impl Store {
         state: &mut State,
     ) -> io::Result<()> {
         match self {
-            Self::Maildir(m) => m.finish(token),
+            Self::Maildir(m) => m.finish(token, sizes.saved),
             Self::Mbox(m) => m.finish(token, key, sizes, state),
+            Self::Mda(m) => m.finish(token, key, sizes, state),
         }
     }
 
@@ -245,6 +304,7 @@ impl Store {
         match self {
             Self::Maildir(m) => m.sync(),
             Self::Mbox(m) => Ok(m.sync(state)?.into_iter().map(|t| (t, Ok(()))).collect()),
+            Self::Mda(m) => Ok(m.sync()),
         }
     }
 
@@ -256,6 +316,10 @@ impl Store {
                 Ok(())
             }
             Self::Mbox(m) => m.discard(),
+            Self::Mda(m) => {
+                m.discard();
+                Ok(())
+            }
         }
     }
 
@@ -263,7 +327,7 @@ impl Store {
     fn scan(&self) -> io::Result<Recovered> {
         match self {
             Self::Maildir(m) => m.scan(),
-            Self::Mbox(_) => Ok(Recovered::default()),
+            Self::Mbox(_) | Self::Mda(_) => Ok(Recovered::default()),
         }
     }
 }
@@ -284,7 +348,7 @@ impl Local {
         let state_name = format!(".pop3-fetch-state.{}", encode_key(account));
         let (store, state_path, destination) = match &cfg.output {
             Output::Maildir(dir) => {
-                let maildir = Maildir::new(dir, &tag).map_err(|e| {
+                let maildir = Maildir::new(dir, &tag, cfg.lf).map_err(|e| {
                     Failure::local(format!("using the Maildir {}", dir.display()), &e)
                 })?;
                 let state = cfg
@@ -302,6 +366,18 @@ impl Local {
                     .clone()
                     .unwrap_or_else(|| with_suffix(file, &state_name));
                 (Store::Mbox(mbox), state, file.clone())
+            }
+            Output::Mda(command) => {
+                let state = cfg.state_file.clone().ok_or_else(|| {
+                    Failure::Usage("delivery to an MDA needs a state file".into())
+                })?;
+                let spool = with_suffix(&state, ".spool");
+                let mda = Mda::new(command, &spool, cfg.lf);
+                (
+                    Store::Mda(mda),
+                    state,
+                    PathBuf::from(format!("| {command}")),
+                )
             }
         };
         Ok(Self {
@@ -332,6 +408,7 @@ impl Local {
                      on the server again and {} may get duplicates",
                     self.destination.display()
                 ),
+                Store::Mda(_) => "the next run delivers every message still on the server again".to_owned(),
             };
             Failure::Local(format!(
                 "the state file is damaged: {e}. To go on, move it away (mv '{path}' '{path}.damaged') and run \
@@ -342,10 +419,22 @@ impl Local {
 
     /// Before the first write: creates the store, takes the run lock, reads the state again under it (another
     /// run may have changed it meanwhile) and resolves what an interrupted run left.
-    fn prepare(&mut self, log: Log) -> Result<State, Failure> {
+    fn prepare(&mut self, log: Log<'_>) -> Result<State, Failure> {
         self.store
             .create()
             .map_err(|e| Failure::local(format!("creating {}", self.destination.display()), &e))?;
+        if let Store::Mda(_) = self.store {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(crate::state::parent(&self.state_path))
+                .map_err(|e| {
+                    Failure::local(
+                        format!("creating the directory of {}", self.state_path.display()),
+                        &e,
+                    )
+                })?;
+        }
         let lock = RunLock::acquire(&self.state_path).map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock => Failure::Local(e.to_string()),
             _ => Failure::local(format!("locking {}", self.state_path.display()), &e),
@@ -356,6 +445,7 @@ impl Local {
             Store::Maildir(m) => m
                 .clean_tmp()
                 .map_err(|e| Failure::local(format!("cleaning {}/tmp", m.path().display()), &e))?,
+            Store::Mda(_) => {}
             Store::Mbox(m) => {
                 if let Some(note) = m
                     .recover(&mut state)
@@ -384,9 +474,11 @@ impl<'a> Plan<'a> {
     /// the server now lists (the state knew an older message under that key: a reused UID). A file of another
     /// size than the server's is still taken for a key the state does not know, but as a copy that differs, so
     /// its message is never deleted.
-    fn make(msgs: &'a [Msg], state: &mut State, found: &Recovered) -> Self {
+    ///
+    /// With `refetch`, every message is new and nothing is adopted.
+    fn make(msgs: &'a [Msg], state: &mut State, found: &Recovered, refetch: bool) -> Self {
         let mut adopted = 0;
-        for msg in msgs {
+        for msg in msgs.iter().filter(|_| !refetch) {
             let Some(key) = msg.key.as_deref() else {
                 continue;
             };
@@ -395,7 +487,7 @@ impl<'a> Plan<'a> {
             }
             let sizes = found.get(key).iter().map(|file| Sizes {
                 listed: msg.size,
-                saved: size_check::saved_size(msg.size, file.octets, file.ends_with_crlf),
+                saved: file.saved(msg.size),
             });
             let chosen = match sizes.clone().find(|s| s.matched()) {
                 Some(exact) => Some(exact),
@@ -412,9 +504,10 @@ impl<'a> Plan<'a> {
         let new = msgs
             .iter()
             .filter(|m| {
-                m.key
-                    .as_deref()
-                    .is_none_or(|k| state.known(k, m.size) == Known::New)
+                refetch
+                    || m.key
+                        .as_deref()
+                        .is_none_or(|k| state.known(k, m.size) == Known::New)
             })
             .collect();
         Self { new, adopted }
@@ -433,9 +526,9 @@ struct Mismatch {
 ///
 /// # Errors
 /// See [`Failure`].
-pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
+pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
     let url = &cfg.url;
-    let account = url.account();
+    let account = cfg.account.clone();
 
     // Local side first, creating nothing: a problem there should not cost a login.
     let mut local = Local::new(cfg, &account)?;
@@ -464,7 +557,8 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
             .scan()
             .map_err(|e| Failure::local(format!("scanning {}", local.destination.display()), &e))
     };
-    let mut plan = Plan::make(&msgs, &mut state, &scan(&local)?);
+    let mut plan = Plan::make(&msgs, &mut state, &scan(&local)?, cfg.refetch);
+    let mut sized = BySize::split(&plan.new, cfg);
     let deletable = |state: &State| {
         msgs.iter().any(|m| {
             m.key
@@ -472,14 +566,17 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
                 .is_some_and(|k| state.known(k, m.size) == Known::Stored)
         })
     };
-    let must_write = !plan.new.is_empty()
-        || state.changed()
-        || state.appending().is_some()
-        || !state.pending().is_empty()
-        || (cfg.delete && deletable(&state));
+    let must_write = cfg.mode == Mode::Fetch
+        && (!sized.fetch.is_empty()
+            || !sized.kill.is_empty()
+            || state.changed()
+            || state.appending().is_some()
+            || !state.pending().is_empty()
+            || (cfg.delete && deletable(&state)));
     if must_write {
         state = local.prepare(log)?;
-        plan = Plan::make(&msgs, &mut state, &scan(&local)?);
+        plan = Plan::make(&msgs, &mut state, &scan(&local)?, cfg.refetch);
+        sized = BySize::split(&plan.new, cfg);
         state
             .save()
             .map_err(|e| Failure::local("writing the state file", &e))?;
@@ -507,17 +604,88 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
             destination.display()
         ));
     }
-    let new = plan.new;
+    let BySize {
+        fetch: new,
+        skip,
+        kill,
+    } = sized;
     let new_bytes: u64 = new.iter().map(|m| m.size).sum();
-    log.info(format!(
-        "{} message(s) on the server, {} new ({})",
+    let found = format!(
+        "{} message(s) on the server, {} new ({}){}{}",
         msgs.len(),
         new.len(),
-        human_bytes(new_bytes)
-    ));
+        human_bytes(new_bytes),
+        if skip.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} bigger than the skip size left on the server ({})",
+                skip.len(),
+                human_bytes(skip.iter().map(|m| m.size).sum())
+            )
+        },
+        if kill.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} bigger than the kill size to delete unread ({})",
+                kill.len(),
+                human_bytes(kill.iter().map(|m| m.size).sum())
+            )
+        },
+    );
+    if cfg.mode != Mode::Fetch {
+        if cfg.mode == Mode::DryRun {
+            let what = |m: &Msg| {
+                format!(
+                    "message {} ({}{})",
+                    m.num,
+                    human_bytes(m.size),
+                    m.key
+                        .as_deref()
+                        .map(|k| format!(", {k}"))
+                        .unwrap_or_default()
+                )
+            };
+            for m in &new {
+                log.info(format!("would fetch {}", what(m)));
+            }
+            for m in &skip {
+                log.info(format!(
+                    "would leave {} on the server: bigger than the skip size",
+                    what(m)
+                ));
+            }
+            for m in &kill {
+                log.info(format!(
+                    "would delete {} unread: bigger than the kill size",
+                    what(m)
+                ));
+            }
+            if cfg.delete {
+                for m in msgs.iter().filter(|m| {
+                    m.key
+                        .as_deref()
+                        .is_some_and(|k| state.known(k, m.size) == Known::Stored)
+                }) {
+                    log.info(format!("would delete {}: stored before", what(m)));
+                }
+            }
+        }
+        if let Err(error) = session.quit() {
+            log.warn(format!("QUIT failed ({error})"));
+        }
+        return Ok(Summary {
+            on_server: msgs.len() as u64,
+            destination,
+            status: Some(found),
+            ..Summary::default()
+        });
+    }
+    log.info(&found);
 
     // Fetch.
-    let mut progress = Progress::new(cfg.quiet);
+    let mut progress = Progress::new(cfg.quiet, log.label());
     progress.start(new.len() as u64, new_bytes);
     let mut verified: HashSet<u64> = HashSet::new();
     let mut saved = 0u64;
@@ -541,6 +709,9 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
                 Part::Data(data) => {
                     if current.is_none_or(|(n, _)| n != num) {
                         store.begin(key, &mut state)?;
+                        if cfg.trace_header {
+                            store.write(trace::received(url, key).as_bytes())?;
+                        }
                         current = Some((num, Received::default()));
                     }
                     if let Some((_, received)) = &mut current {
@@ -554,6 +725,9 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
                         Some((n, received)) if n == num => received,
                         _ => {
                             store.begin(key, &mut state)?; // an empty message
+                            if cfg.trace_header {
+                                store.write(trace::received(url, key).as_bytes())?;
+                            }
                             Received::default()
                         }
                     };
@@ -660,9 +834,11 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
 
     // Delete what is safely stored, then QUIT.
     let mut deleted = 0;
-    if cfg.delete {
-        let (doomed, kept): (Vec<&Msg>, Vec<&Msg>) = msgs
+    let mut killed = 0;
+    if cfg.delete || !kill.is_empty() {
+        let (mut doomed, kept): (Vec<&Msg>, Vec<&Msg>) = msgs
             .iter()
+            .filter(|_| cfg.delete)
             .filter(|m| {
                 verified.contains(&m.num) || m.key.as_deref().is_some_and(|k| state.contains(k))
             })
@@ -684,6 +860,8 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
                     .join(", ")
             ));
         }
+        let stored = doomed.len();
+        doomed.extend(kill.iter().copied());
         let nums: Vec<u64> = doomed.iter().map(|m| m.num).collect();
         fault::step("DELE");
         let outcomes = session.dele_many(&nums).map_err(|e| {
@@ -707,9 +885,13 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
             )
         })?;
         fault::step("state: forget deleted messages");
-        for (msg, outcome) in doomed.iter().zip(&outcomes) {
+        for (i, (msg, outcome)) in doomed.iter().zip(&outcomes).enumerate() {
             if outcome.is_ok() {
-                deleted += 1;
+                if i < stored {
+                    deleted += 1;
+                } else {
+                    killed += 1;
+                }
                 if let Some(key) = &msg.key {
                     state.remove(key);
                 }
@@ -738,8 +920,40 @@ pub(crate) fn run(cfg: &Config, log: Log) -> Result<Summary, Failure> {
         elapsed: progress.elapsed(),
         deleted,
         refused: refused.len() as u64,
+        skipped: skip.len() as u64,
+        killed,
         destination,
+        status: None,
     })
+}
+
+/// The new messages sorted by the size limits: to fetch, to leave on the server (`skip_size`), to delete
+/// unread (`kill_size`, which wins over `skip_size`).
+struct BySize<'m> {
+    fetch: Vec<&'m Msg>,
+    skip: Vec<&'m Msg>,
+    kill: Vec<&'m Msg>,
+}
+
+impl<'m> BySize<'m> {
+    fn split(new: &[&'m Msg], cfg: &Config) -> Self {
+        let over = |limit: Option<u64>, m: &Msg| limit.is_some_and(|limit| m.size > limit);
+        let mut sorted = Self {
+            fetch: Vec::new(),
+            skip: Vec::new(),
+            kill: Vec::new(),
+        };
+        for &m in new {
+            if over(cfg.kill_size, m) {
+                sorted.kill.push(m);
+            } else if over(cfg.skip_size, m) {
+                sorted.skip.push(m);
+            } else {
+                sorted.fetch.push(m);
+            }
+        }
+        sorted
+    }
 }
 
 /// Splits the new messages into pipelined batches of at most [`BATCH`] messages and [`BATCH_BYTES`] octets
@@ -770,7 +984,7 @@ fn has_content(path: &std::path::Path) -> bool {
 /// Opens the session: TCP, TLS as configured, the greeting, and `UTF8` when the server offers it. A `pop://`
 /// URL pointed at a POP3S port is recognised (see [`speaks_tls`]); credentials in clear are refused unless
 /// allowed by name.
-fn connect(cfg: &Config, target: &Target, log: Log) -> Result<Session, Failure> {
+fn connect(cfg: &Config, target: &Target, log: Log<'_>) -> Result<Session, Failure> {
     let url = &cfg.url;
     let builder = || {
         let mut builder = Session::builder(url.host.clone())
@@ -888,6 +1102,9 @@ fn speaks_tls(cfg: &Config) -> bool {
 impl Summary {
     /// The closing line.
     pub(crate) fn line(&self) -> String {
+        if let Some(status) = &self.status {
+            return status.clone();
+        }
         let mut line = if self.fetched == 0 {
             format!(
                 "No new messages ({} on the server) for {}",
@@ -910,6 +1127,15 @@ impl Summary {
         }
         if self.refused > 0 {
             line.push_str(&format!("; {} refused by the server", self.refused));
+        }
+        if self.skipped > 0 {
+            line.push_str(&format!(
+                "; {} left on the server for their size",
+                self.skipped
+            ));
+        }
+        if self.killed > 0 {
+            line.push_str(&format!("; {} deleted unread for their size", self.killed));
         }
         line
     }
@@ -1035,7 +1261,11 @@ fn require_sasl(session: &Session, name: &str, target: &Target) -> Result<(), Fa
 }
 
 /// LIST, UIDL (and TOP for messages without a UID), turned into keyed messages.
-fn list_messages(session: &mut Session, target: &Target, log: Log) -> Result<Vec<Msg>, Failure> {
+fn list_messages(
+    session: &mut Session,
+    target: &Target,
+    log: Log<'_>,
+) -> Result<Vec<Msg>, Failure> {
     // One round trip for both when the server pipelines; a server without UIDL only leaves the UIDs out.
     let listing = session
         .listing()

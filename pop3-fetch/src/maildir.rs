@@ -9,7 +9,10 @@
 //! 1700000000.M123456P4242Q7.myhost,A=1f2e3d4c5b6a,U=sample-7
 //! ```
 //!
-//! * `A=` is a 48-bit hash of the account (`user@host`), so several accounts can share one Maildir;
+//! * `A=` is a 48-bit hash of the account identity, so several accounts can share one Maildir;
+//! * `W=` (in `new/` and `cur/` only) is the message's size on the wire, as [`crate::size_check`] counts it
+//!   (Dovecot's name for the same thing): a file delivered with LF line endings is smaller than the message the
+//!   server lists, and this is what a run that finds it after a crash compares with LIST;
 //! * `U=` is the message key (its UIDL), with every byte other than ASCII letters, digits and `-_.+=@` written
 //!   `%XX` (a UID may hold `/`, which must never reach a path); a key whose encoding would exceed 100 characters
 //!   is stored as `H=` and a 128-bit hash instead; a message without a key has neither.
@@ -29,6 +32,7 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fault;
+use crate::lf::CrlfToLf;
 use crate::state::{digest_hex, encode_key, sync_dir};
 
 /// The `Q` counter of unique names, shared by every Maildir this process opens.
@@ -48,6 +52,18 @@ pub(crate) struct Found {
     pub(crate) octets: u64,
     /// Whether it ends with CRLF (see [`crate::size_check`]).
     pub(crate) ends_with_crlf: bool,
+    /// The message's size in the server's terms, from the `W=` in its name (absent in names written by
+    /// versions that kept the wire form, whose file size is that size).
+    pub(crate) wire: Option<u64>,
+}
+
+impl Found {
+    /// The size of the copy in the server's terms, given what LIST says.
+    pub(crate) fn saved(self, listed: u64) -> u64 {
+        self.wire.unwrap_or_else(|| {
+            crate::size_check::saved_size(listed, self.octets, self.ends_with_crlf)
+        })
+    }
 }
 
 /// Keys found in the Maildir's file names, with what their files hold (a key may have several files: a server
@@ -75,7 +91,7 @@ impl Recovered {
 }
 
 /// A stored message file's size and ending.
-fn examine(path: &Path) -> io::Result<Found> {
+fn examine(path: &Path, wire: Option<u64>) -> io::Result<Found> {
     let file = File::open(path)?;
     let octets = file.metadata()?.len();
     let mut tail = [0u8; 2];
@@ -84,6 +100,7 @@ fn examine(path: &Path) -> io::Result<Found> {
     Ok(Found {
         octets,
         ends_with_crlf,
+        wire,
     })
 }
 
@@ -175,16 +192,18 @@ pub(crate) struct Maildir {
     root: PathBuf,
     host: String,
     tag: String,
+    lf: Option<CrlfToLf>,
     current: Option<Current>,
     pool: Pool,
 }
 
 impl Maildir {
-    /// The Maildir at `root` for the account tagged `account_tag`. Creates nothing (see [`Maildir::create`]).
+    /// The Maildir at `root` for the account tagged `account_tag`, delivering with LF line endings if `lf`.
+    /// Creates nothing (see [`Maildir::create`]).
     ///
     /// # Errors
     /// `root` or one of its subdirectories exists and is not a directory.
-    pub(crate) fn new(root: &Path, account_tag: &str) -> io::Result<Self> {
+    pub(crate) fn new(root: &Path, account_tag: &str, lf: bool) -> io::Result<Self> {
         for dir in [
             root.to_owned(),
             root.join("new"),
@@ -202,6 +221,7 @@ impl Maildir {
             root: root.to_owned(),
             host: maildir_hostname(),
             tag: account_tag.to_owned(),
+            lf: lf.then(CrlfToLf::default),
             current: None,
             pool: Pool::new(),
         })
@@ -252,22 +272,20 @@ impl Maildir {
                 };
                 let rest = &name[at + marker.len()..];
                 let rest = rest.split(':').next().unwrap_or_default();
-                for field in rest.split(',') {
-                    if let Some(encoded) = field.strip_prefix("U=") {
-                        if let Some(key) = crate::state::decode_key(encoded) {
-                            found
-                                .keys
-                                .entry(key)
-                                .or_default()
-                                .push(examine(&entry.path())?);
-                        }
-                    } else if let Some(digest) = field.strip_prefix("H=") {
-                        found
-                            .digests
-                            .entry(digest.to_owned())
-                            .or_default()
-                            .push(examine(&entry.path())?);
-                    }
+                let field = |prefix: &str| rest.split(',').find_map(|f| f.strip_prefix(prefix));
+                let wire = field("W=").and_then(|w| w.parse().ok());
+                if let Some(key) = field("U=").and_then(crate::state::decode_key) {
+                    found
+                        .keys
+                        .entry(key)
+                        .or_default()
+                        .push(examine(&entry.path(), wire)?);
+                } else if let Some(digest) = field("H=") {
+                    found
+                        .digests
+                        .entry(digest.to_owned())
+                        .or_default()
+                        .push(examine(&entry.path(), wire)?);
                 }
             }
         }
@@ -319,6 +337,9 @@ impl Maildir {
                 name.push_str(&digest_hex(key.as_bytes()));
             }
         }
+        if let Some(lf) = &mut self.lf {
+            *lf = CrlfToLf::default();
+        }
         fault::step("maildir: create tmp file");
         let file = OpenOptions::new()
             .write(true)
@@ -337,26 +358,36 @@ impl Maildir {
     /// # Errors
     /// The write failed, or no message was started.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.current {
-            Some(current) => current.file.write_all(data),
-            None => Err(io::Error::other("no message started")),
+        let current = self
+            .current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no message started"))?;
+        match &mut self.lf {
+            Some(lf) => lf.write(data, &mut current.file),
+            None => current.file.write_all(data),
         }
     }
 
-    /// Finishes the current message: hands it to a commit thread, which flushes and fsyncs it and renames it
-    /// to `new/`. [`Maildir::sync`] reports the outcome.
+    /// Finishes the current message, whose size in the server's terms is `wire`: hands it to a commit thread,
+    /// which flushes and fsyncs it and renames it to `new/NAME,W=wire`. [`Maildir::sync`] reports the outcome.
     ///
     /// # Errors
     /// No message was started, or the commit threads are gone.
-    pub(crate) fn finish(&mut self, token: u64) -> io::Result<()> {
-        let Some(current) = self.current.take() else {
+    pub(crate) fn finish(&mut self, token: u64, wire: u64) -> io::Result<()> {
+        let Some(mut current) = self.current.take() else {
             return Err(io::Error::other("no message started"));
         };
+        if let Some(lf) = &mut self.lf {
+            lf.finish(&mut current.file)?;
+        }
         let job = Job {
             token,
             file: current.file,
             tmp: self.root.join("tmp").join(&current.name),
-            new: self.root.join("new").join(&current.name),
+            new: self
+                .root
+                .join("new")
+                .join(format!("{},W={wire}", current.name)),
         };
         let sender = self
             .pool
@@ -431,7 +462,7 @@ mod tests {
         let root =
             std::env::temp_dir().join(format!("pop3-fetch-maildir-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let mut md = Maildir::new(&root, "abc123").unwrap();
+        let mut md = Maildir::new(&root, "abc123", false).unwrap();
         assert!(
             !root.exists(),
             "nothing is created before a message is ready"
@@ -442,10 +473,10 @@ mod tests {
         for key in ["a/b:c,d", long.as_str(), "plain"] {
             md.begin(Some(key)).unwrap();
             md.write(b"Subject: hi\r\n\r\n").unwrap();
-            md.finish(1).unwrap();
+            md.finish(1, 15).unwrap();
         }
         md.begin(None).unwrap();
-        md.finish(2).unwrap();
+        md.finish(2, 0).unwrap();
         let outcomes = md.sync().unwrap();
         assert_eq!(outcomes.len(), 4);
         assert!(outcomes.iter().all(|(_, r)| r.is_ok()));
@@ -456,7 +487,7 @@ mod tests {
         let moved = fs::read_dir(root.join("new"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .find(|n| n.ends_with("U=plain"))
+            .find(|n| n.contains(",U=plain,"))
             .unwrap();
         fs::rename(
             root.join("new").join(&moved),
@@ -471,6 +502,7 @@ mod tests {
         let hi = Found {
             octets: 15,
             ends_with_crlf: true,
+            wire: Some(15),
         };
         assert_eq!(found.get("a/b:c,d"), [hi]);
         assert_eq!(found.get(&long), [hi]);

@@ -18,9 +18,11 @@
 //! any size costs a few hundred KiB. A message that does not complete (the connection broke, the server refused
 //! it) is cut off again: the file is truncated to where its entry began.
 //!
-//! Because entries are written piecewise and rolled back by truncation, **no other program may write the mbox
-//! while pop3-fetch runs** (a mail reader expunging messages, a local delivery agent appending). No dotlock or
-//! `fcntl` lock is taken, so no lock can be left behind by a crash.
+//! Entries are written piecewise and rolled back by truncation, so pop3-fetch holds the locks mutt and procmail
+//! take (an `fcntl` lock and the dotlock `FILE.lock`, see [`crate::mbox_lock`]) from the first byte of a group
+//! of messages until the group is confirmed, and while it truncates what an interrupted run left. Programs that
+//! honour neither lock must not write the mbox while pop3-fetch runs. A dotlock left by a crash is removed by
+//! the next run (its process is gone).
 //!
 //! # Crash safety
 //!
@@ -42,6 +44,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::fault;
+use crate::mbox_lock::MboxLock;
 use crate::state::{Pending, Sizes, State, digest_hex, parent, sync_dir};
 
 /// Largest group of messages appended before the group is confirmed (fsync and state update).
@@ -86,6 +89,8 @@ pub(crate) struct Mbox {
     group_start: Option<u64>,
     queued: Vec<Queued>,
     committed: Vec<u64>,
+    /// Held from the start of a group until it is confirmed.
+    lock: Option<MboxLock>,
 }
 
 impl Mbox {
@@ -118,6 +123,7 @@ impl Mbox {
             group_start: None,
             queued: Vec::new(),
             committed: Vec::new(),
+            lock: None,
         })
     }
 
@@ -165,6 +171,7 @@ impl Mbox {
             }
             Err(e) => return Err(e),
         };
+        let _lock = MboxLock::acquire(&self.path, &file)?;
         let len = file.metadata()?.len();
         let mut verified_end = start;
         for p in &pending {
@@ -219,7 +226,11 @@ impl Mbox {
             self.discard()?;
         }
         if self.group_start.is_none() {
-            self.file()?;
+            let path = self.path.clone();
+            let lock = MboxLock::acquire(&path, self.file()?)?;
+            self.lock = Some(lock);
+            // Another program may have appended since the file was opened.
+            self.end = self.file()?.metadata()?.len();
             self.end_previous_message()?;
             state.set_appending(Some(self.end));
             state.save()?;
@@ -384,6 +395,7 @@ impl Mbox {
         state.set_appending(None);
         state.save()?;
         self.group_start = None;
+        self.lock = None;
         self.committed.extend(queued.iter().map(|q| q.token));
         Ok(())
     }
@@ -594,7 +606,7 @@ fn envelope_sender(message: &[u8]) -> String {
 }
 
 /// `Thu Jan  1 00:00:00 1970` for a Unix time (UTC).
-fn asctime(secs: u64) -> String {
+pub(crate) fn asctime(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -1,74 +1,81 @@
-//! Progress display: a one-line bar on a terminal, an occasional plain line otherwise.
+//! Progress display: one bar per account on a terminal (indicatif), nothing otherwise (cron mails what a
+//! program prints).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-/// How often the bar is redrawn.
-const BAR_INTERVAL: Duration = Duration::from_millis(100);
-/// How often a plain progress line is printed when standard error is not a terminal.
-const LINE_INTERVAL: Duration = Duration::from_secs(5);
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Every bar of the run, so that several accounts fetched at once each keep a line.
+static BARS: LazyLock<MultiProgress> =
+    LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+
+/// Runs `print` with the bars hidden, so that a line of output does not tear them.
+pub(crate) fn suspend<R>(print: impl FnOnce() -> R) -> R {
+    BARS.suspend(print)
+}
 
 /// Counts messages and bytes, and shows them on standard error.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    mode: Mode,
+    bar: Option<ProgressBar>,
     total_msgs: u64,
-    total_bytes: u64,
     msgs: u64,
     bytes: u64,
     started: Instant,
-    last_shown: Instant,
-    bar_visible: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Quiet,
-    Bar,
-    Lines,
 }
 
 impl Progress {
-    /// A display that draws a bar if standard error is a terminal, plain lines if not, nothing if `quiet`.
-    pub(crate) fn new(quiet: bool) -> Self {
-        let mode = if quiet {
-            Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
-            Mode::Bar
-        } else {
-            Mode::Lines
-        };
-        let now = Instant::now();
+    /// A display that draws a bar labelled `label` if standard error is a terminal, nothing if not or if
+    /// `quiet`.
+    pub(crate) fn new(quiet: bool, label: Option<&str>) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let style = ProgressStyle::with_template(
+                "{prefix}[{bar:24}] {msg}  {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-");
+            let bar = BARS.add(ProgressBar::new(0).with_style(style));
+            if let Some(label) = label {
+                bar.set_prefix(format!("{label} "));
+            }
+            bar
+        });
         Self {
-            mode,
+            bar,
             total_msgs: 0,
-            total_bytes: 0,
             msgs: 0,
             bytes: 0,
-            started: now,
-            last_shown: now,
-            bar_visible: false,
+            started: Instant::now(),
         }
     }
 
     /// Starts counting towards these totals.
     pub(crate) fn start(&mut self, total_msgs: u64, total_bytes: u64) {
         self.total_msgs = total_msgs;
-        self.total_bytes = total_bytes;
         self.started = Instant::now();
-        self.last_shown = self.started;
+        if let Some(bar) = &self.bar {
+            bar.set_length(total_bytes);
+            bar.set_message(format!("0/{total_msgs} messages"));
+            bar.reset_elapsed();
+        }
     }
 
     /// Counts received message octets.
     pub(crate) fn add_bytes(&mut self, n: usize) {
         self.bytes += n as u64;
-        self.tick(false);
+        if let Some(bar) = &self.bar {
+            bar.inc(n as u64);
+        }
     }
 
     /// Counts a message stored.
     pub(crate) fn message_done(&mut self) {
         self.msgs += 1;
-        self.tick(self.msgs == self.total_msgs);
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}/{} messages", self.msgs, self.total_msgs));
+        }
     }
 
     /// Messages stored so far.
@@ -88,53 +95,16 @@ impl Progress {
 
     /// Removes the bar, so that ordinary output can follow.
     pub(crate) fn clear(&mut self) {
-        if self.bar_visible {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
-            self.bar_visible = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            BARS.remove(&bar);
         }
     }
+}
 
-    fn tick(&mut self, force: bool) {
-        let interval = match self.mode {
-            Mode::Quiet => return,
-            Mode::Bar => BAR_INTERVAL,
-            Mode::Lines => LINE_INTERVAL,
-        };
-        let now = Instant::now();
-        if !force && now.duration_since(self.last_shown) < interval {
-            return;
-        }
-        self.last_shown = now;
-        let rate = rate(self.bytes, now.duration_since(self.started));
-        match self.mode {
-            Mode::Bar => {
-                const WIDTH: u64 = 24;
-                let filled = (self.bytes.min(self.total_bytes) * WIDTH)
-                    .checked_div(self.total_bytes)
-                    .unwrap_or(WIDTH);
-                let bar: String = (0..WIDTH)
-                    .map(|i| if i < filled { '#' } else { '-' })
-                    .collect();
-                eprint!(
-                    "\r\x1b[2K[{bar}] {}/{} messages  {} / {}  {rate}",
-                    self.msgs,
-                    self.total_msgs,
-                    human_bytes(self.bytes),
-                    human_bytes(self.total_bytes)
-                );
-                let _ = std::io::stderr().flush();
-                self.bar_visible = true;
-            }
-            Mode::Lines if !force => eprintln!(
-                "progress: {}/{} messages, {} of {}, {rate}",
-                self.msgs,
-                self.total_msgs,
-                human_bytes(self.bytes),
-                human_bytes(self.total_bytes)
-            ),
-            Mode::Lines | Mode::Quiet => {}
-        }
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

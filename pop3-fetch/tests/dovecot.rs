@@ -148,17 +148,17 @@ fn dovecot_login_methods_and_implicit_tls() {
     assert!(stdout.contains("(OAUTHBEARER)"), "{stdout}");
     assert_eq!(maildir_messages(&maildir), as_retrieved(messages));
 
-    // An expired token: authentication failure, exit code 3.
+    // An expired token: authentication failure, exit code 77 (EX_NOPERM).
     let out = command("", &args)
         .env_remove("POP3_PASSWORD")
         .env("TOKEN", user.expired_oauth_token())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
 }
 
 #[test]
-fn dovecot_wrong_password_exits_3() {
+fn dovecot_wrong_password_exits_noperm() {
     let dovecot = Dovecot::shared();
     let user = dovecot.user("wrongpw", &sample_messages()[..1]);
     let dir = TempDir::new("dovecot-wrongpw");
@@ -166,7 +166,7 @@ fn dovecot_wrong_password_exits_3() {
     let args = maildir_args(dovecot, &maildir, &pop_url(dovecot, &user, ""), &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run("definitely-wrong", &args);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     assert!(stderr(&out).contains("[AUTH]"), "{}", stderr(&out));
     assert!(maildir_messages(&maildir).is_empty());
     // Nothing is created before there is a message to write: no Maildir, no lock file, no state file.
@@ -183,7 +183,7 @@ fn dovecot_pop_on_the_pop3s_port_suggests_pops() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = std::time::Instant::now();
     let out = run(&user.password, &args);
-    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
             "sent no POP3 greeting but answers a TLS handshake: it is a POP3S port (implicit TLS). Use \
@@ -220,7 +220,7 @@ fn dovecot_starttls_if_available_uses_stls_and_a_damaged_state_is_rebuilt() {
     fs::write(&state, b"").unwrap();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(&user.password, &argv);
-    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(74), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("the file is empty"),
         "{}",

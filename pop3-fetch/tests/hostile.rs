@@ -46,7 +46,7 @@ fn broken_framing_loses_nothing_and_deletes_nothing_unsaved(mbox: bool) {
 
     // Run 1: RETR 1 and RETR 2 are pipelined; message 1 ends early and its rest looks like RETR 2's answer.
     let out = run("demo", &args(&["--delete"], &output, &url));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
             "message 1 (u1) is not what the server announced: LIST said {} octets, RETR delivered {}. The copy \
@@ -120,7 +120,7 @@ fn without_pipelining_a_size_mismatch_stops_the_run_too() {
     let output = ["--maildir", maildir.to_str().unwrap()];
     let url = server.url();
     let out = run("demo", &args(&["--delete"], &output, &url));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     // Nothing was sent after the broken answer.
     let first = &server.commands()[0];
     assert_eq!(
@@ -165,7 +165,7 @@ fn a_server_that_later_agrees_with_the_stored_copy_may_delete_it() {
     let output = ["--maildir", maildir.to_str().unwrap()];
     let url = server.url();
     let out = run("demo", &args(&["--delete"], &output, &url));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(server.remaining() == ["u1"] && !deleted(&server, 1));
     // The server now lists the size of what was stored: the copy is the message.
     server.mailbox.lock().unwrap()[0].listed = data.len() as u64;
@@ -264,7 +264,7 @@ fn a_connection_lost_in_the_middle_of_retr_says_what_happened_and_a_rerun_contin
     let output = ["--maildir", maildir.to_str().unwrap()];
     let url = server.url();
     let out = run("demo", &args(&["--delete"], &output, &url));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
             "the connection to 127.0.0.1:{} was lost during RETR of message 2 (2 of 3 new) (the server closed \
@@ -333,7 +333,7 @@ fn a_downgraded_message_is_caught_by_its_size_and_not_deleted() {
     let output = ["--maildir", maildir.to_str().unwrap()];
     let url = server.url();
     let out = run("demo", &args(&["--delete"], &output, &url));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("the server offers UTF8 but refused it"),
         "{}",
@@ -371,7 +371,7 @@ fn a_dripping_server_is_stopped_by_the_response_limit() {
             &url,
         ),
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("timed out waiting for the server")
             && stderr(&out).contains(
@@ -397,7 +397,7 @@ fn a_dripping_server_is_stopped_by_the_response_limit() {
             &url,
         ),
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("timed out waiting for the server"),
         "{}",
@@ -433,7 +433,7 @@ fn a_dripping_tls_handshake_is_stopped_by_the_response_limit() {
             &format!("pops://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("timed out during the TLS handshake"),
         "{}",
@@ -464,11 +464,11 @@ fn nothing_is_created_when_the_run_fails_before_a_message() {
             "demo",
             &args(&[], &output, &format!("pop://demo@127.0.0.1:{port}")),
         );
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
         // A wrong password, on a server that has mail.
         let server = log_server();
         let out = run("wrong", &args(&[], &output, &server.url()));
-        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
         // An empty mailbox: nothing to write either.
         let empty = Hostile::start(Vec::new(), Offers::default());
         run_ok("demo", &args(&[], &output, &empty.url()));
@@ -520,7 +520,7 @@ fn an_unoffered_sasl_mechanism_is_refused_before_anything_secret_is_sent() {
         "demo",
         &args(&[], &["--maildir", maildir.to_str().unwrap()], &url),
     );
-    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
             "127.0.0.1:{} does not offer the SASL mechanism SCRAM-SHA-256 that ;AUTH=SCRAM-SHA-256 asks for (it \
@@ -545,7 +545,7 @@ fn a_server_that_requires_tls_is_not_reported_as_a_bad_password() {
     // Mailutils with tls-mode required lists XTLSREQUIRED: nothing secret is sent.
     let server = Hostile::start_with_capa(Vec::new(), Offers::default(), &["STLS", "XTLSREQUIRED"]);
     let out = run("demo", &args(&[], &output, &server.url()));
-    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("requires TLS before login (its CAPA lists XTLSREQUIRED)"),
         "{}",
@@ -572,7 +572,7 @@ fn a_server_that_requires_tls_is_not_reported_as_a_bad_password() {
         .unwrap();
         let url = format!("pop://demo@127.0.0.1:{}", server.addr().port());
         let out = run("demo", &args(&[], &output, &url));
-        assert_eq!(out.status.code(), Some(6), "{refusal}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(78), "{refusal}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(&format!(
                 "requires TLS before login (it answered {}",
@@ -605,7 +605,7 @@ fn pop_on_a_pop3s_port_suggests_pops() {
             &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
             "127.0.0.1:{0} sent no POP3 greeting but answers a TLS handshake: it is a POP3S port (implicit TLS). \
@@ -640,7 +640,7 @@ fn a_damaged_state_file_says_how_to_recover_and_the_rebuild_is_honest() {
     for damage in [&b""[..], b"\0\0\0garbage"] {
         fs::write(&state, damage).unwrap();
         let out = run("demo", &args);
-        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(74), "{}", stderr(&out));
         assert!(
             stderr(&out).contains(&format!(
                 "the state file is damaged: {}: ",

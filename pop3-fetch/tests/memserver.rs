@@ -278,7 +278,7 @@ fn without_uidl_and_top_everything_is_fetched_each_time_unless_deleted() {
 }
 
 #[test]
-fn wrong_password_exits_3() {
+fn wrong_password_exits_noperm() {
     let dir = TempDir::new("wrong-password");
     let ca = dir.join("ca.pem");
     let server = stls_server(Mailbox::sample(), &ca);
@@ -293,7 +293,7 @@ fn wrong_password_exits_3() {
             &url(&server),
         ],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     assert!(stderr(&out).contains("[AUTH]"), "{}", stderr(&out));
     assert!(maildir_messages(&maildir).is_empty());
 }
@@ -328,12 +328,12 @@ fn password_from_another_variable_and_missing_password() {
         .env_remove("POP3_PASSWORD")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(stderr(&out).contains("POP3_PASSWORD"), "{}", stderr(&out));
 }
 
 #[test]
-fn stls_required_but_not_offered_exits_2() {
+fn stls_required_but_not_offered_exits_unavailable() {
     let dir = TempDir::new("no-stls");
     let server = MemServer::start(
         ServerConfig::default().with_user("demo", "demo"),
@@ -345,7 +345,7 @@ fn stls_required_but_not_offered_exits_2() {
         "demo",
         &["--maildir", maildir.to_str().unwrap(), &url(&server)],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains("TLS is required"), "{}", stderr(&out));
     assert!(server.stats().commands <= 2, "nothing after STLS was sent");
 
@@ -400,7 +400,7 @@ fn starttls_if_available_alone_never_sends_the_password_in_clear() {
             &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
             "does not offer STLS (or refused it), so the connection is not encrypted, and \
@@ -425,7 +425,7 @@ fn certificate_problems_say_which_check_failed() {
     let ca = dir.join("ca.pem");
     let server = stls_server(Mailbox::sample(), &ca);
     let out = run("demo", &["--maildir", md, &url(&server)]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains("UnknownIssuer"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--ca-file"), "{}", stderr(&out));
 
@@ -450,7 +450,7 @@ fn certificate_problems_say_which_check_failed() {
             &url(&server),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("not valid for the host name"),
         "{}",
@@ -475,7 +475,7 @@ fn certificate_problems_say_which_check_failed() {
             &format!("pops://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
     assert!(maildir_messages(&maildir).is_empty());
 }
@@ -510,7 +510,7 @@ fn implicit_tls_works() {
 }
 
 #[test]
-fn unreachable_server_exits_2() {
+fn unreachable_server_exits_unavailable() {
     let dir = TempDir::new("unreachable");
     // A port that was just free.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -526,7 +526,7 @@ fn unreachable_server_exits_2() {
             &format!("pop://demo@127.0.0.1:{port}"),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("connection refused"),
         "{}",
@@ -540,7 +540,7 @@ fn unreachable_server_exits_2() {
             "pop://demo@no-such-host.invalid",
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no-such-host.invalid"),
         "{}",
@@ -567,7 +567,7 @@ fn refusing_server(err_line: &str) -> ScriptedServer {
 }
 
 #[test]
-fn in_use_and_login_delay_exit_4_with_advice() {
+fn in_use_and_login_delay_exit_tempfail_with_advice() {
     let dir = TempDir::new("in-use");
     let md = dir.join("Maildir");
     for (line, advice) in [
@@ -586,10 +586,10 @@ fn in_use_and_login_delay_exit_4_with_advice() {
                 &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
             ],
         );
-        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
         assert!(stderr(&out).contains(advice), "{}", stderr(&out));
     }
-    // And a plain [AUTH] failure is exit code 3.
+    // And a plain [AUTH] failure is exit code 77.
     let server = refusing_server("-ERR [AUTH] bad password");
     let out = run(
         "demo",
@@ -601,11 +601,11 @@ fn in_use_and_login_delay_exit_4_with_advice() {
             &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
 }
 
 #[test]
-fn a_silent_server_times_out_with_exit_2() {
+fn a_silent_server_times_out_with_exit_unavailable() {
     let dir = TempDir::new("timeout");
     let server = ScriptedServer::start(Script::new().stall_forever()).unwrap();
     let started = std::time::Instant::now();
@@ -619,13 +619,13 @@ fn a_silent_server_times_out_with_exit_2() {
             &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
-fn usage_errors_exit_1() {
+fn usage_errors_exit_usage() {
     for args in [
         &["pop://u:secret@h"][..],
         &["imap://u@h"],
@@ -634,7 +634,7 @@ fn usage_errors_exit_1() {
         &[],
     ] {
         let out = run("x", args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
     }
     let out = run("x", &["--help"]);
     assert!(out.status.success());

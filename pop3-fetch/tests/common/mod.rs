@@ -107,8 +107,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The contents of every message in the Maildir's `new/` and `cur/`, sorted.
+/// The messages in the Maildir's `new/` and `cur/` in the server's form, sorted: pop3-fetch delivers with LF
+/// line endings, and the messages in the tests have CRLF throughout, so each LF is turned back into CRLF (a file
+/// delivered with `--keep-crlf` is left as it is).
 pub fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
+    sorted(maildir_files(dir).into_iter().map(|file| crlf(&file)))
+}
+
+/// The files in the Maildir's `new/` and `cur/` exactly as delivered, sorted.
+pub fn maildir_files(dir: &Path) -> Vec<Vec<u8>> {
     let mut messages = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(entries) = fs::read_dir(dir.join(sub)) else {
@@ -120,6 +127,18 @@ pub fn maildir_messages(dir: &Path) -> Vec<Vec<u8>> {
     }
     messages.sort();
     messages
+}
+
+/// Every LF not preceded by CR becomes CRLF.
+pub fn crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// Names of the files in the Maildir's `tmp/`.
