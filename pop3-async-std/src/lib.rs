@@ -1,27 +1,12 @@
-//! A complete async POP3 client for async-std, and for any runtime whose sockets implement `futures-io`.
+#![doc = include_str!("../README.md")]
 //!
-//! Every protocol decision is made by [`pop3_proto`](proto) and what each call means by [`pop3_client`], the layer every
-//! driver shares; this crate is the futures-io driver: the connection, TLS over it (futures-rustls) and a timer.
-//! [`Session`] has one `async` method per POP3 command (documented as returning `D::Call<'_, T>`, which is a
-//! `Send` future of `Result<T>` here):
+//! # Reference
 //!
-//! ```no_run
-//! use pop3_async_std::{Security, Session};
+//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! each returns a `Send` future of `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on
+//! [`Builder`], TLS choices on [`TlsOptions`], what can fail on [`Error`].
 //!
-//! # async fn demo() -> Result<(), pop3_async_std::Error> {
-//! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect().await?;
-//! session.login("user", "secret").await?;
-//! let stat = session.stat().await?;
-//! for msg in 1..=stat.count {
-//!     let message = session.retr(msg).await?;
-//!     println!("message {msg}: {} octets", message.len());
-//! }
-//! session.quit().await?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # async-std is discontinued
+//! ## async-std is discontinued
 //!
 //! async-std is no longer developed upstream (RUSTSEC-2025-0052 marks it unmaintained); its authors point to
 //! smol. This crate keeps working on it, as its default `async-std` feature, for the applications that run on it.
@@ -30,13 +15,13 @@
 //! tunnel, an in-memory pipe), and time limits use the [`Timer`] you name ([`SessionWith`], [`BuilderWith`]). New applications on tokio should use
 //! `pop3-tokio`.
 //!
-//! # Time limits
+//! ## Time limits
 //!
 //! [`Timeouts`] bounds the connection (name lookup and each address), each read and each write, and every whole
 //! response (the greeting, or one command's complete answer, body included), so a server that drips a byte at a
 //! time cannot hold a call longer than that. A limit that passes is [`Error::Timeout`], and closes the session.
 //!
-//! # Cancellation
+//! ## Cancellation
 //!
 //! Dropping a method's future before it completes (it lost a `select!`, a timeout around it fired, its task was
 //! cancelled) may leave a command half written or its answer half read. The session then refuses every later
@@ -44,13 +29,13 @@
 //! done nothing. Prefer [`Timeouts`] to a timeout around a call: the result is the same closed session, but
 //! reported as [`Error::Timeout`].
 //!
-//! # Memory
+//! ## Memory
 //!
 //! A session holds one receive buffer of [`Config::read_size`](proto::Config::read_size) octets (64 KiB by
 //! default) and streams bodies of any size through it. Lower `read_size` for many mostly idle sessions; keep it
 //! high for bulk downloads (the `idle_sessions` example measures both).
 //!
-//! # poplib mapping
+//! ## poplib mapping
 //!
 //! | poplib | here |
 //! |---|---|
@@ -61,6 +46,12 @@
 //! | `stat`, `list`, `retr`, `dele`, `rset`, `noop`, `quit` | same names ([`Session::list_one`] for `list(n)`) |
 //! | `top`, `uidl`, `utf8`, `stls` | same names ([`Session::uidl_one`] for `uidl(n)`) |
 //! | `error_proto` | [`Error`] |
+//! | `stls` | [`Session::stls`] (or [`Security::StartTls`] when connecting) |
+//! | — | [`Session::listing`], [`Session::retr_many`], [`Session::dele_many`]: pipelined batches |
+//!
+//! ## Cargo features
+//!
+#![doc = document_features::document_features!()]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "async-std")]

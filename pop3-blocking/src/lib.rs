@@ -1,46 +1,43 @@
-//! A complete blocking POP3 client over `std::net` and rustls.
+#![doc = include_str!("../README.md")]
 //!
-//! Every protocol decision is made by [`pop3_proto`](proto), and what each call means by [`pop3_client`], the layer
-//! every driver shares; this crate is the blocking driver: it opens sockets, runs TLS, applies time limits and
-//! moves bytes. [`Session`] has one method per POP3 command, as Python's `poplib` does; each returns `Result<T>`
-//! (the session's methods are documented as `D::Call<'_, T>`, which is `Result<T>` here).
+//! # Reference
 //!
-//! ```no_run
-//! use pop3_blocking::{Security, Session};
+//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! each returns `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on [`Builder`], TLS choices on
+//! [`TlsOptions`], what can fail on [`Error`].
 //!
-//! # fn main() -> Result<(), pop3_blocking::Error> {
-//! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect()?;
-//! session.login("user", "secret")?;
-//! let stat = session.stat()?;
-//! for msg in 1..=stat.count {
-//!     let message = session.retr(msg)?;
-//!     println!("message {msg}: {} octets", message.len());
-//! }
-//! session.quit()?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Security defaults
+//! ## Security defaults
 //!
 //! - [`Security::Implicit`] TLS on port 995 unless told otherwise; certificates and host names always verified.
 //! - [`Security::StartTls`] never falls back to plaintext; [`Security::StartTlsIfAvailable`] must be asked for.
 //! - Credentials over plaintext are refused unless [`Builder::allow_plaintext_credentials`] is called.
 //! - The protocol trace redacts passwords, APOP digests and SASL messages.
 //!
-//! # poplib mapping
+//! ## poplib mapping
 //!
 //! | poplib | here |
 //! |---|---|
 //! | `POP3(host, port, timeout)` | [`Session::connect`] or [`Session::builder`] with [`Security::Plaintext`] |
-//! | `POP3_SSL(host, port, context=…, timeout)` | [`Session::connect_tls`] with [`TlsOptions`] |
+//! | `POP3_SSL(host, port, context=…, timeout)` | [`Session::connect_tls`] with [`TlsOptions`], or [`Session::builder`] |
 //! | `set_debuglevel` | [`Session::set_debuglevel`] |
 //! | `getwelcome` | [`Session::greeting`] |
 //! | `capa` | [`Session::capa`] |
-//! | `user`, `pass_`, `apop`, `rpop` | [`Session::user`], [`Session::pass`], [`Session::apop`], [`Session::rpop`] |
-//! | `stat`, `list`, `retr`, `dele`, `rset`, `noop`, `quit` | same names ([`Session::list_one`] for `list(n)`) |
-//! | `top`, `uidl`, `utf8`, `stls` | same names ([`Session::uidl_one`] for `uidl(n)`) |
+//! | `stls` | [`Session::stls`] (or [`Security::StartTls`] when connecting) |
+//! | `user`, `pass_`, `apop`, `rpop` | [`Session::user`], [`Session::pass`], [`Session::apop`], [`Session::rpop`]; [`Session::login`] picks the best |
+//! | `stat`, `list()`, `list(n)` | [`Session::stat`], [`Session::list`], [`Session::list_one`] |
+//! | `uidl()`, `uidl(n)` | [`Session::uidl`], [`Session::uidl_one`] |
+//! | `retr`, `top` | [`Session::retr`], [`Session::top`] (streaming: [`Session::retr_to`], [`Session::top_to`]) |
+//! | `dele`, `rset`, `noop`, `quit` | [`Session::dele`], [`Session::rset`], [`Session::noop`], [`Session::quit`] |
+//! | `utf8` | [`Session::utf8`] |
 //! | `error_proto` | [`Error`] |
+//! | — | [`Session::listing`], [`Session::retr_many`], [`Session::dele_many`]: pipelined batches |
+//!
+//! ## Cargo features
+//!
+//! One crypto provider and at least one source of roots are needed for TLS (a caller-supplied
+//! `rustls::ClientConfig` brings its own).
+//!
+#![doc = document_features::document_features!()]
 #![forbid(unsafe_code)]
 
 mod driver;

@@ -206,7 +206,11 @@ async fn run<T: AsyncIo, O: Operation>(
             },
             Action::Deliver(chunk) => {
                 if let Some(sink) = sink.as_deref_mut() {
-                    if let Err(error) = T::write_to_sink(sink, chunk).await {
+                    // Boxed so that the loop's future does not name `T::Sink`: rustc before 1.92 cannot prove such a
+                    // future `Send`, and the crates claim 1.85. One small allocation per body chunk.
+                    let write: Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> =
+                        Box::pin(T::write_to_sink(sink, chunk));
+                    if let Err(error) = write.await {
                         conversation.sink_failed(error);
                     }
                 }

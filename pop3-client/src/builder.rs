@@ -131,6 +131,18 @@ impl<D> Builder<D> {
 
     /// Writes the trace here instead of to the `log` facade (target `pop3`), a line at a time as it happens.
     /// Sessions opened from clones of this builder share the writer, a whole line at a time.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # use pop3_blocking::{Security, Session};
+    /// // poplib's set_debuglevel(1), printed to stderr rather than to a logger.
+    /// let builder = Session::builder("pop.example.com").debug_level(1).trace_to(std::io::stderr());
+    /// let mut session = builder.connect()?;
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn trace_to(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
         self.settings.trace.set_writer(writer);
@@ -145,6 +157,21 @@ impl<D: Connect> Builder<D> {
     ///
     /// # Errors
     /// The lookup, the connection, TLS, the greeting or STLS failed.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use pop3_blocking::{Security, Session};
+    ///
+    /// let builder = Session::builder("pop.example.com").security(Security::StartTls).port(110);
+    /// for _poll in 0..3 {
+    ///     let mut session = builder.connect()?; // later sessions resume TLS
+    ///     session.login("alice", "secret")?;
+    ///     session.quit()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn connect(&self) -> D::Call<'static, Session<D>> {
         D::connect(self.settings.clone())
     }
@@ -156,6 +183,20 @@ impl<D: Driver> Builder<D> {
     ///
     /// # Errors
     /// TLS, the greeting or STLS failed.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use std::net::TcpStream;
+    /// use pop3_blocking::Session;
+    ///
+    /// // A connection opened some other way (here a local port forward, as `ssh -L 9950:pop.example.com:995` opens).
+    /// let stream = TcpStream::connect("127.0.0.1:9950")?;
+    /// let mut session = Session::builder("pop.example.com").connect_stream(stream)?; // TLS verifies pop.example.com
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn connect_stream<S>(&self, stream: S) -> D::Call<'static, Session<D>>
     where
         D: ConnectStream<S>,

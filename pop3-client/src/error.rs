@@ -9,6 +9,39 @@ use std::io;
 use pop3_proto::{Escaped, OwnedResponseCode, SendError};
 
 /// What went wrong, in a form a caller can act on.
+///
+/// # Recovery rules
+///
+/// - **The session is still usable** after [`Error::Server`] (the server answered `-ERR`: no such message, wrong
+///   password, mailbox locked by another client), [`Error::Misuse`] (refused before anything was sent),
+///   [`Error::TooLarge`] and [`Error::ListingTooLong`] (the rest of the answer was read and dropped), and
+///   [`Error::Sink`] (your writer failed; the rest of the message was read and dropped).
+///   [`Error::is_recoverable`] is true for exactly these. After a failed login, decide whether to try again:
+///   a `[AUTH]` or `[IN-USE]` code ([`ServerError::code`]) says why.
+/// - **The session is closed** after anything else: [`Error::Io`], [`Error::Tls`], [`Error::Timeout`],
+///   [`Error::Protocol`] (the server broke the protocol), and [`Error::TlsUnavailable`] when TLS was required.
+///   Every later call returns [`Error::Closed`] saying why; open a new session. Messages marked with DELE are
+///   not deleted then (only QUIT commits), so nothing is lost by reconnecting and starting over.
+///
+/// # Example
+///
+/// ```no_run
+/// use pop3_blocking::{Error, Session};
+///
+/// fn fetch(session: &mut Session, msg: u64) -> pop3_blocking::Result<Option<Vec<u8>>> {
+///     match session.retr(msg) {
+///         Ok(message) => Ok(Some(message)),
+///         // Deleted by another client meanwhile, or over the size limit: skip it, carry on.
+///         Err(error) if error.is_recoverable() => {
+///             eprintln!("message {msg} skipped: {error}");
+///             Ok(None)
+///         }
+///         // Connection, TLS, time limit or protocol: this session is over.
+///         Err(error) => Err(error),
+///     }
+/// }
+/// # let _ = fetch;
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

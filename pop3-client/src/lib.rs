@@ -1,19 +1,19 @@
-//! The POP3 client layer, written once for every driver.
+#![doc = include_str!("../README.md")]
 //!
-//! ```text
-//!  pop3-proto      the protocol as a state machine (no_std, no I/O): bytes in, commands and events out
-//!  pop3-client     this crate: what each call means, written once — operations (command → typed result,
-//!                  pipelined batches, the LIST+UIDL merge), the login choice, the builder and settings, the
-//!                  error type, the redacted trace, TLS settings, and the async driving loop
-//!  drivers         pop3-blocking (std::net), pop3-async-std (futures-io), pop3-tokio (tokio): each only the
-//!                  connection, TLS over it, and its runtime's timer
-//! ```
+//! # Reference
 //!
-//! Applications use a driver crate, which names this crate's [`Session`] and [`Builder`] for its own
-//! connection type (`pop3_blocking::Session`, `pop3_tokio::Session`). Everything a session returns — results,
-//! [`Error`], listings — is defined here, so code that handles them is the same for every driver.
+//! [`Session`] has every call, each with an example; [`Builder`] every setting; [`Error`] what can fail and
+//! what to do then; [`TlsOptions`] the TLS choices (a private CA, a client certificate, a caller's own
+//! `rustls::ClientConfig`, re-exported as [`rustls`]).
 //!
-//! # Writing a driver
+//! ## Cargo features
+//!
+//! Drivers forward these; one crypto provider and at least one source of roots are needed for TLS unless the
+//! caller supplies a `rustls::ClientConfig` (or installs a process-wide crypto provider).
+//!
+#![doc = document_features::document_features!()]
+//!
+//! ## Writing a driver
 //!
 //! A driver implements [`Driver`]: for each call it takes an [`Operation`] and loops on
 //! [`Conversation::step`], doing what each [`Action`] says with its connection (write, read with a time limit,
@@ -21,7 +21,7 @@
 //! runtime needs even less: implement [`AsyncIo`] (and [`AsyncConnect`] to open TCP connections) and use
 //! [`Async`], whose loop is written here once.
 //!
-//! # Adding a command
+//! ## Adding a command
 //!
 //! The command's encoding and its answer's parsing go in `pop3-proto`; its operation (what the answer's events
 //! make) and its method go here. Every driver has it then.

@@ -116,11 +116,33 @@ impl<D: Driver> Session<D> {
     }
 
     /// Settings for a connection to `host`; see [`Builder`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use std::time::Duration;
+    /// use pop3_blocking::{Security, Session};
+    ///
+    /// let builder = Session::builder("pop.example.com").security(Security::Implicit).timeout(Duration::from_secs(30));
+    /// let mut session = builder.connect()?; // a builder opens as many sessions as asked
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(host: impl Into<String>) -> Builder<D> {
         Builder::new(host)
     }
 
     /// The greeting's text after `+OK` (poplib's `getwelcome`).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// println!("{}", String::from_utf8_lossy(session.greeting()));
+    /// # Ok(()) }
+    /// ```
     pub fn greeting(&self) -> &[u8] {
         self.conversation.client().greeting().unwrap_or_default()
     }
@@ -136,6 +158,17 @@ impl<D: Driver> Session<D> {
     }
 
     /// What TLS negotiated, read from the connection; `None` without TLS.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// if let Some(tls) = session.tls_info() {
+    ///     println!("{:?} {:?}, resumed: {}", tls.version, tls.cipher_suite, tls.resumed);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn tls_info(&self) -> Option<TlsInfo> {
         self.driver.tls_connection().map(TlsInfo::of)
     }
@@ -152,6 +185,17 @@ impl<D: Driver> Session<D> {
 
     /// Sets the protocol trace level (poplib's `set_debuglevel`): 0 off, 1 commands and status lines, 2 every
     /// event. Passwords, APOP digests and SASL messages are always redacted.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// session.set_debuglevel(1); // commands and status lines, to the `log` facade at info
+    /// session.noop()?;
+    /// session.set_debuglevel(0);
+    /// # Ok(()) }
+    /// ```
     pub fn set_debuglevel(&mut self, level: u8) {
         self.conversation.set_debuglevel(level);
     }
@@ -160,6 +204,16 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` if the server has no CAPA, or any session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let capabilities = session.capa()?;
+    /// println!("pipelining: {}, UIDL: {}", capabilities.pipelining(), capabilities.uidl());
+    /// # Ok(()) }
+    /// ```
     pub fn capa(&mut self) -> D::Call<'_, Capabilities> {
         self.run(Single::new(Ok(Command::Capa), op::Capa::default()))
     }
@@ -169,6 +223,20 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// [`Error::TlsUnavailable`] on `-ERR` (the session stays in plaintext, usable if the caller decides so); TLS
     /// errors close the session.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use pop3_blocking::{Security, Session};
+    ///
+    /// // `Security::StartTls` does this when connecting; here it is by hand, on port 110.
+    /// let mut session = Session::builder("pop.example.com").security(Security::Plaintext).connect()?;
+    /// session.stls()?; // a refusal is Error::TlsUnavailable, and nothing secret has been sent
+    /// assert!(session.is_encrypted());
+    /// session.login("alice", "secret")?;
+    /// # Ok(()) }
+    /// ```
     pub fn stls(&mut self) -> D::Call<'_, ()> {
         self.run(op::StartTls::new())
     }
@@ -177,6 +245,16 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR`, a refused argument, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// session.user("alice")?;
+    /// session.pass("secret")?;
+    /// # Ok(()) }
+    /// ```
     pub fn user<'a>(&'a mut self, name: &'a str) -> D::Call<'a, ()> {
         self.run(Single::new(Ok(Command::User(name)), op::Nothing))
     }
@@ -185,6 +263,16 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` (wrong password: see the code), a refused argument, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// session.user("alice")?;
+    /// session.pass("secret")?;
+    /// # Ok(()) }
+    /// ```
     pub fn pass<'a>(&'a mut self, password: &'a str) -> D::Call<'a, ()> {
         self.run(Single::new(Ok(Command::Pass(password)), op::Nothing))
     }
@@ -193,6 +281,15 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// No valid timestamp in the greeting, `-ERR`, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// session.apop("alice", "secret")?; // needs a timestamp in the greeting
+    /// # Ok(()) }
+    /// ```
     pub fn apop<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, ()> {
         self.run(Single::new(
             Ok(Command::Apop { user, password }),
@@ -213,6 +310,19 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// `-ERR` (with the OAuth error details when the server sent some), a cancelled exchange, a server that failed
     /// to prove itself (SCRAM), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// use pop3_blocking::Mechanism;
+    ///
+    /// // An OAuth 2.0 access token (Gmail, Outlook), as SASL XOAUTH2.
+    /// let token = "ya29.a0Af…";
+    /// session.auth(Mechanism::XOAuth2 { user: "alice@example.com".into(), token: token.into() })?;
+    /// # Ok(()) }
+    /// ```
     pub fn auth(&mut self, mut mechanism: Mechanism) -> D::Call<'_, ()> {
         let command = match &mut mechanism {
             Mechanism::ScramSha1 { nonce, .. } | Mechanism::ScramSha256 { nonce, .. }
@@ -232,6 +342,16 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// As the method chosen.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let method = session.login("alice", "secret")?;
+    /// println!("logged in with {method:?}");
+    /// # Ok(()) }
+    /// ```
     pub fn login<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, LoginMethod> {
         let nonce = self.conversation.nonce().unwrap_or_default();
         let utf8 = self.conversation.utf8_when_offered;
@@ -242,6 +362,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let stat = session.stat()?;
+    /// println!("{} messages, {} octets", stat.count, stat.octets);
+    /// # Ok(()) }
+    /// ```
     pub fn stat(&mut self) -> D::Call<'_, Stat> {
         self.run(Single::new(Ok(Command::Stat), op::Stat::default()))
     }
@@ -250,6 +381,18 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR`, a listing over [`Builder::max_listing_entries`], or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// for entry in session.list()? {
+    ///     println!("message {}: {} octets", entry.msg, entry.octets);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn list(&mut self) -> D::Call<'_, Vec<ScanListing>> {
         let collector = op::ListAll::bounded(self.conversation.max_listing_entries);
         self.run(Single::new(Ok(Command::List(None)), collector))
@@ -259,6 +402,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// Message 0, `-ERR` (no such message), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let entry = session.list_one(1)?;
+    /// println!("message 1: {} octets", entry.octets);
+    /// # Ok(()) }
+    /// ```
     pub fn list_one(&mut self, msg: u64) -> D::Call<'_, ScanListing> {
         let command = msg_num(msg).map(|msg| Command::List(Some(msg)));
         self.run(Single::new(command, op::ListOne::new()))
@@ -268,6 +422,21 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` (the server has no UIDL), a listing over [`Builder::max_listing_entries`], or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let seen: std::collections::HashSet<String> = Default::default(); // ids stored in an earlier session
+    /// for entry in session.uidl()? {
+    ///     if !seen.contains(&entry.uid) {
+    ///         println!("message {} is new", entry.msg);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn uidl(&mut self) -> D::Call<'_, Vec<UniqueIdListing>> {
         let collector = op::UidlAll::bounded(self.conversation.max_listing_entries);
         self.run(Single::new(Ok(Command::Uidl(None)), collector))
@@ -277,6 +446,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// Message 0, `-ERR`, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let entry = session.uidl_one(1)?;
+    /// println!("message 1 is {}", entry.uid);
+    /// # Ok(()) }
+    /// ```
     pub fn uidl_one(&mut self, msg: u64) -> D::Call<'_, UniqueIdListing> {
         let command = msg_num(msg).map(|msg| Command::Uidl(Some(msg)));
         self.run(Single::new(command, op::UidlOne::new()))
@@ -287,6 +467,17 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// Message 0, `-ERR`, [`Error::TooLarge`] (the session stays usable: stream it with
     /// [`retr_to`](Self::retr_to)), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let message = session.retr(1)?;
+    /// std::fs::write("1.eml", &message)?;
+    /// # Ok(()) }
+    /// ```
     pub fn retr(&mut self, msg: u64) -> D::Call<'_, Vec<u8>> {
         let body = op::Memory::bounded(self.conversation.max_message_size);
         self.run(Single::new(msg_num(msg).map(Command::Retr), body))
@@ -297,6 +488,19 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// Message 0, `-ERR`, [`Error::Sink`] if `sink` failed (the rest of the answer is read; the session stays
     /// usable), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let mut file = std::fs::File::create("1.eml")?;
+    /// let octets = session.retr_to(1, &mut file)?; // any size, constant memory
+    /// file.sync_all()?;
+    /// println!("{octets} octets stored");
+    /// # Ok(()) }
+    /// ```
     pub fn retr_to<'a>(&'a mut self, msg: u64, sink: &'a mut D::Sink<'a>) -> D::Call<'a, u64> {
         let op = Single::new(msg_num(msg).map(Command::Retr), op::Streamed::default());
         D::call(self, op, Some(sink))
@@ -306,6 +510,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// As [`Session::retr`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let header = session.top(1, 0)?; // the header and no body line
+    /// let subject = header.split(|&b| b == b'\n').find(|line| line.starts_with(b"Subject:"));
+    /// # Ok(()) }
+    /// ```
     pub fn top(&mut self, msg: u64, lines: u64) -> D::Call<'_, Vec<u8>> {
         let body = op::Memory::bounded(self.conversation.max_message_size);
         let command = msg_num(msg).map(|msg| Command::Top { msg, lines });
@@ -316,6 +531,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// As [`Session::retr_to`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let mut preview = Vec::new();
+    /// session.top_to(1, 10, &mut preview)?; // the header and the first 10 body lines
+    /// # Ok(()) }
+    /// ```
     pub fn top_to<'a>(
         &'a mut self,
         msg: u64,
@@ -334,6 +560,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// Message 0, `-ERR`, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// session.dele(1)?; // marked
+    /// session.quit()?; // deleted now
+    /// # Ok(()) }
+    /// ```
     pub fn dele(&mut self, msg: u64) -> D::Call<'_, ()> {
         self.run(Single::new(msg_num(msg).map(Command::Dele), op::Nothing))
     }
@@ -342,6 +579,18 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// session.dele(1)?;
+    /// session.rset()?; // message 1 is kept after all
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn rset(&mut self) -> D::Call<'_, ()> {
         self.run(Single::new(Ok(Command::Rset), op::Nothing))
     }
@@ -350,6 +599,16 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// session.noop()?; // keeps an idle session from timing out on the server
+    /// # Ok(()) }
+    /// ```
     pub fn noop(&mut self) -> D::Call<'_, ()> {
         self.run(Single::new(Ok(Command::Noop), op::Nothing))
     }
@@ -359,6 +618,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` (in Transaction: deletions may not have been committed) or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// session.dele(1)?;
+    /// session.quit()?; // the server deletes message 1 now
+    /// # Ok(()) }
+    /// ```
     pub fn quit(&mut self) -> D::Call<'_, ()> {
         self.run(op::Quit::new())
     }
@@ -370,6 +640,18 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// if session.capa()?.utf8() {
+    ///     session.utf8()?;
+    /// }
+    /// session.login("alice", "secret")?;
+    /// # Ok(()) }
+    /// ```
     pub fn utf8(&mut self) -> D::Call<'_, ()> {
         self.run(Single::new(Ok(Command::Utf8), op::Nothing))
     }
@@ -378,6 +660,18 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// for language in session.lang(None)? {
+    ///     println!("{}", String::from_utf8_lossy(&language));
+    /// }
+    /// session.lang(Some("de"))?;
+    /// # Ok(()) }
+    /// ```
     pub fn lang<'a>(&'a mut self, tag: Option<&'a str>) -> D::Call<'a, Vec<Vec<u8>>> {
         let collector = op::Lang::bounded(self.conversation.max_listing_entries);
         self.run(Single::new(Ok(Command::Lang(tag)), collector))
@@ -388,6 +682,17 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// A refused line, `-ERR`, or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let answer = session.raw("XTND XMIT", false)?;
+    /// println!("{}", String::from_utf8_lossy(&answer.text));
+    /// # Ok(()) }
+    /// ```
     pub fn raw<'a>(&'a mut self, line: &'a str, multiline: bool) -> D::Call<'a, RawResponse> {
         let collector = op::Raw::bounded(self.conversation.max_message_size);
         self.run(Single::new(Ok(Command::Raw { line, multiline }), collector))
@@ -400,6 +705,28 @@ impl<D: Driver> Session<D> {
     /// # Errors
     /// A message number of 0 (nothing is sent), [`Error::Sink`] if `on_part` failed (every response is still read
     /// to its end), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// use std::io::Write as _;
+    /// use pop3_blocking::Part;
+    ///
+    /// let mut files = std::collections::HashMap::new();
+    /// session.retr_many(&[1, 2, 3], |msg, part| {
+    ///     match part {
+    ///         Part::Data(bytes) => files.entry(msg).or_insert_with(Vec::new).write_all(bytes)?,
+    ///         Part::End => println!("message {msg} complete"),
+    ///         Part::Refused(error) => println!("message {msg} refused: {error}"),
+    ///         _ => {}
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn retr_many<'a, F>(&'a mut self, msgs: &[u64], on_part: F) -> D::Call<'a, ()>
     where
         F: FnMut(u64, Part<'_>) -> std::io::Result<()> + Send + 'a,
@@ -411,6 +738,22 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// A message number of 0 (nothing is sent), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let outcomes = session.dele_many(&[1, 2, 3])?;
+    /// for (msg, outcome) in [1, 2, 3].iter().zip(outcomes) {
+    ///     if let Err(refused) = outcome {
+    ///         println!("message {msg} stays: {refused}");
+    ///     }
+    /// }
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn dele_many(
         &mut self,
         msgs: &[u64],
@@ -423,6 +766,18 @@ impl<D: Driver> Session<D> {
     ///
     /// # Errors
     /// `-ERR` to LIST, or a session error. A `-ERR` to UIDL (a server without it) only leaves every `uid` empty.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// for entry in session.listing()? {
+    ///     println!("message {}: {} octets, id {:?}", entry.msg, entry.octets, entry.uid);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn listing(&mut self) -> D::Call<'_, Vec<Listing>> {
         let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
         self.run_batch(Ok(listing))
@@ -435,6 +790,19 @@ impl<D: Connect> Session<D> {
     ///
     /// # Errors
     /// The connection or the greeting failed.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use std::time::Duration;
+    /// use pop3_blocking::Session;
+    ///
+    /// // poplib's POP3("localhost", 110, 30): no TLS, so only for a server on this machine.
+    /// let mut session = Session::connect("localhost", 110, Duration::from_secs(30))?;
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn connect(host: &str, port: u16, timeout: Duration) -> D::Call<'static, Self> {
         D::connect(
             Builder::<D>::new(host)
@@ -450,6 +818,19 @@ impl<D: Connect> Session<D> {
     ///
     /// # Errors
     /// The connection, TLS or the greeting failed.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use std::time::Duration;
+    /// use pop3_blocking::{Session, TlsOptions};
+    ///
+    /// // poplib's POP3_SSL("pop.example.com", 995, timeout=30).
+    /// let mut session = Session::connect_tls("pop.example.com", 995, TlsOptions::default(), Duration::from_secs(30))?;
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn connect_tls(
         host: &str,
         port: u16,

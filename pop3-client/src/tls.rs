@@ -52,6 +52,18 @@ impl TlsOptions {
     ///
     /// # Errors
     /// The file cannot be read or holds no certificate.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use pop3_blocking::{Session, TlsOptions};
+    ///
+    /// let tls = TlsOptions::default().ca_file("/etc/pop3/private-ca.pem")?;
+    /// let mut session = Session::builder("pop.internal.example").tls(tls).connect()?;
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
         let pem = std::fs::read(path)?;
         self.ca_pem(&pem)
@@ -110,6 +122,19 @@ impl TlsOptions {
     ///
     /// # Errors
     /// The PEM text holds no certificate or no key.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// use pop3_blocking::{Mechanism, Session, TlsOptions};
+    ///
+    /// let tls = TlsOptions::default()
+    ///     .client_auth_pem(&std::fs::read("client.pem")?, &std::fs::read("client.key")?)?;
+    /// let mut session = Session::builder("pop.example.com").tls(tls).connect()?;
+    /// session.auth(Mechanism::External { authzid: String::new() })?; // log in as the certificate says
+    /// # Ok(()) }
+    /// ```
     pub fn client_auth_pem(mut self, cert_chain: &[u8], key: &[u8]) -> Result<Self> {
         let invalid = |e: &dyn fmt::Display| {
             Error::Io(std::io::Error::new(
@@ -128,6 +153,24 @@ impl TlsOptions {
 
     /// Use this rustls configuration as it is (poplib's `context`). The caller then owns every TLS decision,
     /// including ALPN and verification (pins and roots given here are not used).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use pop3_blocking::rustls::{ClientConfig, RootCertStore};
+    /// use pop3_blocking::{ALPN_POP3, Session, TlsOptions};
+    ///
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(pop3_blocking::rustls::pki_types::CertificateDer::from(std::fs::read("ca.der")?))?;
+    /// let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// config.alpn_protocols = vec![ALPN_POP3.to_vec()];
+    /// let tls = TlsOptions::default().config(Arc::new(config));
+    /// let mut session = Session::builder("pop.example.com").tls(tls).connect()?;
+    /// session.quit()?;
+    /// # Ok(()) }
+    /// ```
     pub fn config(mut self, config: Arc<ClientConfig>) -> Self {
         self.config = Some(config);
         self.built = Arc::default();

@@ -1,38 +1,18 @@
-//! A complete async POP3 client for tokio, with tokio-rustls.
+#![doc = include_str!("../README.md")]
 //!
-//! Every protocol decision is made by [`pop3_proto`](proto) and what each call means by [`pop3_client`], the layer every
-//! driver shares; this crate is the tokio driver: tokio's sockets and name lookup, TLS over them, tokio's timer.
-//! [`Session`] has one `async` method per POP3 command (documented as returning `D::Call<'_, T>`, which is a
-//! `Send` future of `Result<T>` here), so a session can live in a task of a multi-threaded runtime:
+//! # Reference
 //!
-//! ```no_run
-//! use pop3_tokio::{Security, Session};
-//! use tokio::io::AsyncWriteExt as _;
+//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! each returns a `Send` future of `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on
+//! [`Builder`], TLS choices on [`TlsOptions`], what can fail on [`Error`].
 //!
-//! # async fn demo() -> Result<(), pop3_tokio::Error> {
-//! let mut session = Session::builder("pop.example.com").security(Security::Implicit).connect().await?;
-//! session.login("user", "secret").await?;
-//! let stat = session.stat().await?;
-//! for msg in 1..=stat.count {
-//!     let mut file = tokio::fs::File::create(format!("{msg}.eml")).await?;
-//!     session.retr_to(msg, &mut file).await?; // streamed, constant memory
-//!     file.flush().await?; // a tokio file finishes its writes in the background
-//! }
-//! session.quit().await?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! [`Builder::connect_stream`] takes any tokio `AsyncRead + AsyncWrite + Unpin + Send` stream instead of a TCP
-//! connection: a proxy tunnel, a Unix socket, `tokio::io::duplex` in a test.
-//!
-//! # Time limits
+//! ## Time limits
 //!
 //! [`Timeouts`] bounds the connection (name lookup and each address), each read and each write, and every whole
 //! response, with tokio's timer (so a session needs a runtime with the time driver enabled). A limit that passes
 //! is [`Error::Timeout`], and closes the session.
 //!
-//! # Cancellation
+//! ## Cancellation
 //!
 //! Dropping a method's future before it completes (it lost a `select!`, `tokio::time::timeout` fired, its task was
 //! aborted) may leave a command half written or its answer half read. The session then refuses every later call
@@ -40,7 +20,7 @@
 //! nothing. Prefer [`Timeouts`] to a timeout around a call: the result is the same closed session, but reported as
 //! [`Error::Timeout`].
 //!
-//! # poplib mapping
+//! ## poplib mapping
 //!
 //! | poplib | here |
 //! |---|---|
@@ -51,6 +31,12 @@
 //! | `stat`, `list`, `retr`, `dele`, `rset`, `noop`, `quit` | same names ([`Session::list_one`] for `list(n)`) |
 //! | `top`, `uidl`, `utf8`, `stls` | same names ([`Session::uidl_one`] for `uidl(n)`) |
 //! | `error_proto` | [`Error`] |
+//! | `stls` | [`Session::stls`] (or [`Security::StartTls`] when connecting) |
+//! | — | [`Session::listing`], [`Session::retr_many`], [`Session::dele_many`]: pipelined batches |
+//!
+//! ## Cargo features
+//!
+#![doc = document_features::document_features!()]
 #![forbid(unsafe_code)]
 
 mod transport;
