@@ -10,8 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
-use pop3_blocking::{Builder, Part, Security};
+use pop3_client::{Async, Driver, Part, Security};
 use pop3_proto::Config;
+
+use crate::runtimes::Runtime;
 
 #[path = "../../pop3-proto/examples/mio.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -231,22 +233,84 @@ impl ClientSettings {
     }
 }
 
-/// Opens a plaintext session with these settings and logs in (CAPA, then APOP, as `login` picks).
-pub(crate) fn blocking_session(
-    addr: SocketAddr,
-    settings: ClientSettings,
-) -> Result<pop3_blocking::Session, BoxError> {
-    let mut session = Builder::new(addr.ip().to_string())
+/// The settings every Rust client's session is opened with: plaintext, these protocol settings, USER/PASS or
+/// APOP allowed in the clear (loopback).
+fn builder<D: Driver>(addr: SocketAddr, settings: ClientSettings) -> pop3_client::Builder<D> {
+    pop3_client::Builder::new(addr.ip().to_string())
         .port(addr.port())
         .security(Security::Plaintext)
         .config(settings.config())
         .allow_plaintext_credentials()
-        .connect()?;
+}
+
+/// Opens a pop3-blocking session with these settings and logs in (CAPA, then APOP, as `login` picks).
+pub(crate) fn blocking_session(
+    addr: SocketAddr,
+    settings: ClientSettings,
+) -> Result<pop3_blocking::Session, BoxError> {
+    let mut session = builder::<pop3_blocking::Blocking>(addr, settings).connect()?;
     session.login("demo", "demo")?;
     Ok(session)
 }
 
-/// pop3-blocking: `login`, then one `retr_many` over every message, counting the octets handed to the sink.
+/// Opens a session of `R`'s async driver with these settings and logs in.
+pub(crate) async fn async_session<R: Runtime>(
+    addr: SocketAddr,
+    settings: ClientSettings,
+) -> Result<AsyncSession<R>, BoxError> {
+    let mut session = builder::<Async<R::Transport>>(addr, settings)
+        .connect()
+        .await?;
+    session.login("demo", "demo").await?;
+    Ok(session)
+}
+
+/// A session of `R`'s async driver.
+pub(crate) type AsyncSession<R> = pop3_client::Session<Async<<R as Runtime>::Transport>>;
+
+/// What a driver's `retr_many` handed to its callback: the one counting callback every driver's row uses.
+#[derive(Debug, Default)]
+struct Tally {
+    bytes: u64,
+    ends: u64,
+}
+
+impl Tally {
+    /// The `retr_many` callback: counts data octets and message ends, and fails on a refused RETR.
+    fn count(&mut self) -> impl FnMut(u64, Part<'_>) -> io::Result<()> + Send + '_ {
+        |msg, part| {
+            match part {
+                Part::Data(data) => self.bytes += data.len() as u64,
+                Part::End => self.ends += 1,
+                Part::Refused(error) => {
+                    return Err(io::Error::other(format!("RETR {msg}: {error}")));
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    /// The measurement, once every message has ended.
+    fn measurement(
+        &self,
+        driver: &str,
+        messages: u64,
+        setup: Duration,
+        fetch: Duration,
+    ) -> Result<Measurement, BoxError> {
+        if self.ends != messages {
+            return Err(format!("{driver} ended {} of {messages} messages", self.ends).into());
+        }
+        Ok(Measurement {
+            setup,
+            fetch,
+            bytes: self.bytes,
+        })
+    }
+}
+
+/// pop3-blocking: `login`, then one `retr_many` over every message, counting the octets handed to the callback.
 pub(crate) fn blocking(
     addr: SocketAddr,
     messages: u64,
@@ -256,27 +320,32 @@ pub(crate) fn blocking(
     let mut session = blocking_session(addr, settings)?;
     let setup = setup_start.elapsed();
     let msgs: Vec<u64> = (1..=messages).collect();
-    let mut bytes = 0u64;
-    let mut ends = 0u64;
+    let mut tally = Tally::default();
     let start = Instant::now();
-    session.retr_many(&msgs, |msg, part| {
-        match part {
-            Part::Data(data) => bytes += data.len() as u64,
-            Part::End => ends += 1,
-            Part::Refused(error) => return Err(io::Error::other(format!("RETR {msg}: {error}"))),
-            _ => {}
-        }
-        Ok(())
-    })?;
+    session.retr_many(&msgs, tally.count())?;
     let fetch = start.elapsed();
     session.quit()?;
-    if ends != messages {
-        return Err(format!("pop3-blocking ended {ends} of {messages} messages").into());
-    }
-    Ok(Measurement {
-        setup,
-        fetch,
-        bytes,
+    tally.measurement("pop3-blocking", messages, setup, fetch)
+}
+
+/// An async driver (pop3-async-std or pop3-tokio, as `R` says), on its runtime's `block_on`: `login`, then one
+/// `retr_many` over every message, counting the octets handed to the callback.
+pub(crate) fn async_driver<R: Runtime>(
+    addr: SocketAddr,
+    messages: u64,
+    settings: ClientSettings,
+) -> Result<Measurement, BoxError> {
+    R::block_on(async move {
+        let setup_start = Instant::now();
+        let mut session = async_session::<R>(addr, settings).await?;
+        let setup = setup_start.elapsed();
+        let msgs: Vec<u64> = (1..=messages).collect();
+        let mut tally = Tally::default();
+        let start = Instant::now();
+        session.retr_many(&msgs, tally.count()).await?;
+        let fetch = start.elapsed();
+        session.quit().await?;
+        tally.measurement(R::DRIVER, messages, setup, fetch)
     })
 }
 
@@ -306,62 +375,6 @@ pub(crate) fn mio(addr: SocketAddr, messages: u64) -> Result<Measurement, BoxErr
         setup: started - setup_start,
         fetch: finished - started,
         bytes: fetched.octets,
-    })
-}
-
-/// Opens a plaintext pop3-async-std session with these settings and logs in.
-pub(crate) async fn async_session(
-    addr: SocketAddr,
-    settings: ClientSettings,
-) -> Result<pop3_async_std::Session, BoxError> {
-    let mut session = pop3_async_std::Builder::new(addr.ip().to_string())
-        .port(addr.port())
-        .security(Security::Plaintext)
-        .config(settings.config())
-        .allow_plaintext_credentials()
-        .connect()
-        .await?;
-    session.login("demo", "demo").await?;
-    Ok(session)
-}
-
-/// pop3-async-std: `login`, then one `retr_many` over every message, on async-std's `block_on`.
-pub(crate) fn async_std(
-    addr: SocketAddr,
-    messages: u64,
-    settings: ClientSettings,
-) -> Result<Measurement, BoxError> {
-    async_std::task::block_on(async move {
-        let setup_start = Instant::now();
-        let mut session = async_session(addr, settings).await?;
-        let setup = setup_start.elapsed();
-        let msgs: Vec<u64> = (1..=messages).collect();
-        let mut bytes = 0u64;
-        let mut ends = 0u64;
-        let start = Instant::now();
-        session
-            .retr_many(&msgs, |msg, part| {
-                match part {
-                    Part::Data(data) => bytes += data.len() as u64,
-                    Part::End => ends += 1,
-                    Part::Refused(error) => {
-                        return Err(io::Error::other(format!("RETR {msg}: {error}")));
-                    }
-                    _ => {}
-                }
-                Ok(())
-            })
-            .await?;
-        let fetch = start.elapsed();
-        session.quit().await?;
-        if ends != messages {
-            return Err(format!("pop3-async-std ended {ends} of {messages} messages").into());
-        }
-        Ok(Measurement {
-            setup,
-            fetch,
-            bytes,
-        })
     })
 }
 

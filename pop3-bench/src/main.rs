@@ -5,14 +5,14 @@
 //!     [--tuned WINDOW:READ_SIZE]... [--raw-read OCTETS]... [--sessions N]
 //! ```
 //!
-//! With no workload named, all run. `--tuned` adds pop3-blocking and pop3-async-std rows with that
+//! With no workload named, all run. `--tuned` adds pop3-blocking, pop3-async-std and pop3-tokio rows with that
 //! `Config::max_in_flight_bytes` and `Config::read_size` (either may be left empty for the default);
 //! `--raw-read` adds raw-client rows with another read size.
 //!
 //! The server (`pop3-memserver`'s `MemServer`, plus a `LatencyProxy` for workload c) runs in a child process
 //! started from this same binary (`pop3-bench serve …`), so the client under test shares no allocator, threads
 //! or RSS with it. Memory figures come from further child processes that run only a client (`stream-child`,
-//! `sessions-child`). `pop3-bench client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]` runs one
+//! `sessions-child`). `pop3-bench client raw|blocking|async|tokio|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]` runs one
 //! client alone against a `pop3-bench serve MESSAGES SIZE DOTS SEED` server, for `strace`, `perf` or valgrind.
 //!
 //! Every client's delivered octets are checked against the server's totals (the bench fails otherwise). On a
@@ -22,6 +22,7 @@
 mod clients;
 mod memory;
 mod report;
+mod runtimes;
 mod server;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use clients::{BoxError, ClientSettings, Measurement};
 use report::{Row, Table};
+use runtimes::Runtime as _;
 use server::{ServerProcess, ServerSpec};
 
 /// One end-to-end workload.
@@ -87,11 +89,54 @@ const WORKLOADS: [Workload; 3] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Client {
     Raw(usize),
-    Blocking(ClientSettings),
-    Async(ClientSettings),
+    Driver(Driver, ClientSettings),
     /// `pop3-proto/examples/mio.rs` driving the core directly.
     Mio,
     Python,
+}
+
+/// The pop3 drivers, each measured the same way: `login`, then one `retr_many` over every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Blocking,
+    AsyncStd,
+    Tokio,
+}
+
+impl Driver {
+    const ALL: [Self; 3] = [Self::Blocking, Self::AsyncStd, Self::Tokio];
+
+    /// The crate's name.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Blocking => "pop3-blocking",
+            Self::AsyncStd => runtimes::AsyncStd::DRIVER,
+            Self::Tokio => runtimes::Tokio::DRIVER,
+        }
+    }
+
+    /// The `client` mode's name for it.
+    fn from_kind(kind: &str) -> Option<Self> {
+        match kind {
+            "blocking" => Some(Self::Blocking),
+            "async" | "async-std" => Some(Self::AsyncStd),
+            "tokio" => Some(Self::Tokio),
+            _ => None,
+        }
+    }
+
+    fn fetch(
+        self,
+        addr: std::net::SocketAddr,
+        messages: u64,
+        settings: ClientSettings,
+    ) -> Result<Measurement, BoxError> {
+        match self {
+            Self::Blocking => clients::blocking(addr, messages, settings),
+            Self::AsyncStd => clients::async_driver::<runtimes::AsyncStd>(addr, messages, settings),
+            Self::Tokio => clients::async_driver::<runtimes::Tokio>(addr, messages, settings),
+        }
+    }
 }
 
 impl Client {
@@ -99,19 +144,12 @@ impl Client {
         match self {
             Self::Raw(read) if read == clients::RAW_READ => "raw pipelined (limit)".to_owned(),
             Self::Raw(read) => format!("raw pipelined, {} reads", report::octets(read as u64)),
-            Self::Blocking(s) if s == ClientSettings::default() => {
-                "pop3-blocking `retr_many` (defaults)".to_owned()
+            Self::Driver(driver, s) if s == ClientSettings::default() => {
+                format!("{} `retr_many` (defaults)", driver.name())
             }
-            Self::Blocking(s) => format!(
-                "pop3-blocking `retr_many` (window {}, read {})",
-                report::octets(s.max_in_flight_bytes as u64),
-                report::octets(s.read_size as u64)
-            ),
-            Self::Async(s) if s == ClientSettings::default() => {
-                "pop3-async-std `retr_many` (defaults)".to_owned()
-            }
-            Self::Async(s) => format!(
-                "pop3-async-std `retr_many` (window {}, read {})",
+            Self::Driver(driver, s) => format!(
+                "{} `retr_many` (window {}, read {})",
+                driver.name(),
                 report::octets(s.max_in_flight_bytes as u64),
                 report::octets(s.read_size as u64)
             ),
@@ -150,6 +188,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         };
         match arg.as_str() {
             "--runs" => options.runs = Some(value()?.max(1)),
+            "--sessions" => options.sessions = value()?.max(1),
             "--no-python" => options.python = false,
             "--tuned" => {
                 let spec = it.next().ok_or("--tuned needs WINDOW:READ_SIZE")?;
@@ -174,19 +213,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 fn run_client(client: Client, server: &ServerProcess) -> Result<Measurement, BoxError> {
     match client {
         Client::Raw(read) => clients::raw(server.addr, server.messages, read),
-        Client::Blocking(settings) => clients::blocking(server.addr, server.messages, settings),
-        Client::Async(settings) => clients::async_std(server.addr, server.messages, settings),
+        Client::Driver(driver, settings) => driver.fetch(server.addr, server.messages, settings),
         Client::Mio => clients::mio(server.addr, server.messages),
         Client::Python => clients::python(server.addr, server.messages),
     }
 }
 
 /// The `client` mode, for profiling one client alone (`strace`, `perf`, valgrind) against a server started with
-/// `pop3-bench serve`: `client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]`.
+/// `pop3-bench serve`: `client raw|blocking|async|tokio|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]`.
 fn client_only(args: &[String]) -> Result<(), BoxError> {
     let [kind, addr, messages, rest @ ..] = args else {
         return Err(
-            "client raw|blocking|async|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]".into(),
+            "client raw|blocking|async|tokio|mio ADDR MESSAGES [REPEAT] [WINDOW:READ_SIZE]".into(),
         );
     };
     let addr = addr.parse()?;
@@ -200,10 +238,11 @@ fn client_only(args: &[String]) -> Result<(), BoxError> {
         let m = match kind.as_str() {
             "raw" if rest.len() > 1 => clients::raw(addr, messages, settings.read_size),
             "raw" => clients::raw(addr, messages, clients::RAW_READ),
-            "blocking" => clients::blocking(addr, messages, settings),
-            "async" => clients::async_std(addr, messages, settings),
             "mio" => clients::mio(addr, messages),
-            other => return Err(format!("unknown client {other}").into()),
+            other => match Driver::from_kind(other) {
+                Some(driver) => driver.fetch(addr, messages, settings),
+                None => return Err(format!("unknown client {other}").into()),
+            },
         }?;
         println!(
             "{kind}: setup {:.3} ms, fetch {:.3} ms, {} octets",
@@ -272,14 +311,12 @@ fn end_to_end(workload: &Workload, options: &Options) -> Result<Table, BoxError>
         )
         .into());
     }
-    let mut list = vec![
-        Client::Raw(clients::RAW_READ),
-        Client::Blocking(ClientSettings::default()),
-        Client::Async(ClientSettings::default()),
-        Client::Mio,
-    ];
-    list.extend(options.tuned.iter().map(|&t| Client::Blocking(t)));
-    list.extend(options.tuned.iter().map(|&t| Client::Async(t)));
+    let mut list = vec![Client::Raw(clients::RAW_READ)];
+    list.extend(Driver::ALL.map(|d| Client::Driver(d, ClientSettings::default())));
+    list.push(Client::Mio);
+    for driver in Driver::ALL {
+        list.extend(options.tuned.iter().map(|&t| Client::Driver(driver, t)));
+    }
     list.extend(options.raw_reads.iter().map(|&r| Client::Raw(r)));
     if options.python && clients::python_available() {
         list.push(Client::Python);
@@ -362,9 +399,12 @@ const SESSIONS_PER_SERVER: usize = 4000;
 fn idle_sessions(count: usize) -> Result<String, BoxError> {
     let mut reports = Vec::new();
     let servers = count.div_ceil(SESSIONS_PER_SERVER).max(1);
-    for read_size in [ClientSettings::default().read_size, 4 * KIB] {
+    for (driver, read_size) in memory::SESSION_DRIVERS
+        .into_iter()
+        .flat_map(|d| [(d, ClientSettings::default().read_size), (d, 4 * KIB)])
+    {
         eprintln!(
-            "== idle sessions: {count} with read_size {read_size}, {servers} server processes"
+            "== idle sessions: {count} of {driver} with read_size {read_size}, {servers} server processes"
         );
         let spec = ServerSpec {
             messages: 3,
@@ -377,7 +417,9 @@ fn idle_sessions(count: usize) -> Result<String, BoxError> {
             .map(|_| ServerProcess::spawn(spec))
             .collect::<Result<Vec<_>, _>>()?;
         let addrs: Vec<_> = procs.iter().map(|p| p.addr).collect();
-        reports.push(memory::run_sessions_child(count, read_size, &addrs)?);
+        reports.push(memory::run_sessions_child(
+            driver, count, read_size, &addrs,
+        )?);
     }
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
     Ok(report::sessions_table(&reports, servers, hard))

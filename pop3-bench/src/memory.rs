@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::clients::{BoxError, ClientSettings, async_session, blocking_session};
+use crate::clients::{AsyncSession, BoxError, ClientSettings, async_session, blocking_session};
+use crate::runtimes::{AsyncStd, Runtime, Tokio};
 
 /// Resident memory of this process, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub(crate) fn stream_child(args: &[String]) -> Result<(), BoxError> {
             (bytes, secs, peak_reset, idle, after)
         }
         "async" => async_std::task::block_on(async {
-            let mut session = async_session(addr, ClientSettings::default()).await?;
+            let mut session = async_session::<AsyncStd>(addr, ClientSettings::default()).await?;
             let peak_reset = reset_peak();
             let idle = proc_mem()?;
             let timer = Instant::now();
@@ -149,8 +150,10 @@ pub(crate) fn run_stream_child(addr: SocketAddr, kind: &str) -> Result<StreamRep
 const OPEN_BATCH: usize = 100;
 
 /// What the idle-sessions child reports.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SessionsReport {
+    /// The async driver: `pop3-async-std` or `pop3-tokio`.
+    pub(crate) driver: String,
     /// Sessions open and logged in at once.
     pub(crate) sessions: usize,
     /// `Config::read_size` they used.
@@ -161,15 +164,18 @@ pub(crate) struct SessionsReport {
     pub(crate) baseline: ProcMem,
     /// Memory with every session open, logged in and idle.
     pub(crate) idle: ProcMem,
-    /// `size_of::<pop3_async_std::Session>()`.
+    /// `size_of` the driver's `Session`.
     pub(crate) session_size: usize,
 }
 
-/// The `sessions-child` mode: `COUNT READ_SIZE ADDR[,ADDR…]`. Opens COUNT pop3-async-std sessions (plaintext,
-/// logged in) spread over the servers, keeps them all open and idle, and prints the memory figures.
+/// The async drivers the idle-sessions child can measure, by the name `sessions-child` takes.
+pub(crate) const SESSION_DRIVERS: [&str; 2] = [AsyncStd::DRIVER, Tokio::DRIVER];
+
+/// The `sessions-child` mode: `DRIVER COUNT READ_SIZE ADDR[,ADDR…]`. Opens COUNT sessions of the async driver
+/// (plaintext, logged in) spread over the servers, keeps them all open and idle, and prints the memory figures.
 pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
-    let [count, read_size, addrs] = args else {
-        return Err("sessions-child COUNT READ_SIZE ADDR[,ADDR…]".into());
+    let [driver, count, read_size, addrs] = args else {
+        return Err("sessions-child pop3-async-std|pop3-tokio COUNT READ_SIZE ADDR[,ADDR…]".into());
     };
     let count: usize = count.parse()?;
     let settings = ClientSettings {
@@ -184,9 +190,23 @@ pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
     if limit < count as u64 + 64 {
         return Err(format!("open-file limit {limit} is too low for {count} sessions").into());
     }
-    async_std::task::block_on(async move {
+    match driver.as_str() {
+        AsyncStd::DRIVER => idle_sessions::<AsyncStd>(count, settings, addrs),
+        Tokio::DRIVER => idle_sessions::<Tokio>(count, settings, addrs),
+        other => Err(format!("unknown async driver {other}").into()),
+    }
+}
+
+/// Opens `count` sessions of `R`'s driver on one `R` runtime, `OPEN_BATCH` at a time (each a task), keeps them
+/// all idle, reads the memory figures, checks that the sessions still answer, and prints the figures.
+fn idle_sessions<R: Runtime>(
+    count: usize,
+    settings: ClientSettings,
+    addrs: Vec<SocketAddr>,
+) -> Result<(), BoxError> {
+    R::block_on(async move {
         // Start the runtime's threads and touch every code path once before the baseline.
-        let mut warm = async_session(addrs[0], settings).await?;
+        let mut warm = async_session::<R>(addrs[0], settings).await?;
         warm.quit().await?;
         drop(warm);
         let baseline = proc_mem()?;
@@ -195,7 +215,7 @@ pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
         let mut next = 0;
         while next < count {
             let batch: Vec<_> = (next..count.min(next + OPEN_BATCH))
-                .map(|i| async_std::task::spawn(async_session(addrs[i % addrs.len()], settings)))
+                .map(|i| R::spawn(async_session::<R>(addrs[i % addrs.len()], settings)))
                 .collect();
             next += batch.len();
             for task in batch {
@@ -204,21 +224,22 @@ pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
         }
         let open_secs = timer.elapsed().as_secs_f64();
         // Let the runtime's threads go idle before reading the figures.
-        async_std::task::sleep(std::time::Duration::from_millis(500)).await;
+        R::sleep(std::time::Duration::from_millis(500)).await;
         let idle = proc_mem()?;
         // Every session must still be usable.
         for session in sessions.iter_mut().step_by(97) {
             session.noop().await?;
         }
         println!(
-            "sessions {} {} {open_secs} {} {} {} {} {}",
+            "sessions {} {} {} {open_secs} {} {} {} {} {}",
+            R::DRIVER,
             sessions.len(),
             settings.read_size,
             baseline.rss_kib,
             baseline.hwm_kib,
             idle.rss_kib,
             idle.hwm_kib,
-            size_of::<pop3_async_std::Session>()
+            size_of::<AsyncSession<R>>()
         );
         Ok(())
     })
@@ -226,6 +247,7 @@ pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
 
 /// Runs `pop3-bench sessions-child` against these servers and parses its report.
 pub(crate) fn run_sessions_child(
+    driver: &str,
     count: usize,
     read_size: usize,
     addrs: &[SocketAddr],
@@ -234,6 +256,7 @@ pub(crate) fn run_sessions_child(
     let output = Command::new(std::env::current_exe()?)
         .args([
             "sessions-child".to_owned(),
+            driver.to_owned(),
             count.to_string(),
             read_size.to_string(),
             addrs.join(","),
@@ -246,7 +269,7 @@ pub(crate) fn run_sessions_child(
     }
     let fields: Vec<&str> = stdout.split_whitespace().collect();
     let bad = || -> BoxError { format!("unexpected sessions-child output {stdout:?}").into() };
-    let ["sessions", sessions, read, secs, rest @ ..] = &fields[..] else {
+    let ["sessions", driver, sessions, read, secs, rest @ ..] = &fields[..] else {
         return Err(bad());
     };
     let n: Vec<u64> = rest.iter().filter_map(|f| f.parse().ok()).collect();
@@ -254,6 +277,7 @@ pub(crate) fn run_sessions_child(
         return Err(bad());
     };
     Ok(SessionsReport {
+        driver: (*driver).to_owned(),
         sessions: sessions.parse().map_err(|_| bad())?,
         read_size: read.parse().map_err(|_| bad())?,
         open_secs: secs.parse().map_err(|_| bad())?,

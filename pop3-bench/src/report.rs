@@ -194,7 +194,8 @@ pub(crate) fn sessions_table(reports: &[SessionsReport], servers: usize, nofile:
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "#### Memory per idle pop3-async-std session (plaintext, logged in, async-std runtime)\n\n\
+        "#### Memory per idle session of the async drivers (plaintext, logged in; pop3-async-std on async-std, \
+         pop3-tokio on a current-thread tokio runtime)\n\n\
          Client-only child process (one descriptor per session); the sessions are spread over {servers} \
          MemServer processes, because a MemServer holds two descriptors per connection and the hard open-file \
          limit here is {nofile}. Baseline = RSS with the runtime started and one session opened and closed; \
@@ -202,13 +203,14 @@ pub(crate) fn sessions_table(reports: &[SessionsReport], servers: usize, nofile:
     );
     let _ = writeln!(
         s,
-        "| sessions | `read_size` | open + login (s) | baseline RSS (MiB) | RSS idle (MiB) | per session (KiB) | `size_of::<Session>()` (B) |"
+        "| driver | sessions | `read_size` | open + login (s) | baseline RSS (MiB) | RSS idle (MiB) | per session (KiB) | `size_of::<Session>()` (B) |"
     );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in reports {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {:.1} | {} |",
+            r.driver,
             r.sessions,
             octets(r.read_size as u64),
             r.open_secs,
