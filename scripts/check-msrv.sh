@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Time limits in the shared scenarios stretch on a loaded machine; the timeout tests themselves are unaffected.
 export POP3_TESTKIT_TIMEOUT_SCALE="${POP3_TESTKIT_TIMEOUT_SCALE:-5}"
 
-crates=(pop3-proto pop3-client pop3-blocking pop3-tokio pop3-async-std pop3-fetch)
+crates=(pop3-proto pop3-session pop3-blocking pop3-tokio pop3-async-std pop3-fetch)
 target="${CARGO_TARGET_DIR:-target}/msrv"
 
 rust_version() {

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # In dependency order.
-crates=(pop3-proto pop3-client pop3-blocking pop3-tokio pop3-async-std)
+crates=(pop3-proto pop3-session pop3-blocking pop3-tokio pop3-async-std)
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 target=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')
 
@@ -40,11 +40,11 @@ for crate in "${crates[@]}"; do
     done
     echo "check-packages: cargo test in the unpacked $crate-$version.crate"
     targets=()
-    if [ "$crate" = pop3-client ]; then
+    if [ "$crate" = pop3-session ]; then
         # Its doc examples run on pop3-blocking, a path-only dev-dependency that cargo leaves out of the package
         # (a version would make a publish cycle). They run in the workspace (scripts/test.sh), and in step 2 for
         # pop3-blocking's own docs; here everything else runs.
-        echo "check-packages: pop3-client: doctests skipped here: they need pop3-blocking, not in the package"
+        echo "check-packages: pop3-session: doctests skipped here: they need pop3-blocking, not in the package"
         targets=(--all-targets)
     fi
     # (cargo warns about the patches a crate does not use.)

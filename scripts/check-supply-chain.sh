@@ -23,7 +23,7 @@ reaches_async_std() {
     tree=$(cargo tree --edges normal,build --prefix none "$@")
     grep -q '^async-std v' <<<"$tree"
 }
-if reaches_async_std -p pop3-proto -p pop3-client -p pop3-blocking -p pop3-tokio; then
+if reaches_async_std -p pop3-proto -p pop3-session -p pop3-blocking -p pop3-tokio; then
     echo "supply chain: async-std is reachable from a crate other than pop3-async-std" >&2
     exit 1
 fi

@@ -2,7 +2,7 @@
 //!
 //! # Reference
 //!
-//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! Every method of [`Session`] is documented on [`pop3_session::Session`], the session every driver shares; here
 //! each returns a `Send` future of `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on
 //! [`Builder`], TLS choices on [`TlsOptions`], what can fail on [`Error`].
 //!
@@ -60,7 +60,7 @@ mod transport;
 
 use std::time::Duration;
 
-pub use pop3_client::{
+pub use pop3_session::{
     ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
     Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
     TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
@@ -76,7 +76,7 @@ pub trait Timer: Send + 'static {
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
-/// A POP3 session on async-std; see [`pop3_client::Session`] for every method.
+/// A POP3 session on async-std; see [`pop3_session::Session`] for every method.
 #[cfg(feature = "async-std")]
 pub type Session = SessionWith<AsyncStd>;
 
@@ -85,7 +85,7 @@ pub type Session = SessionWith<AsyncStd>;
 pub type Builder = BuilderWith<AsyncStd>;
 
 /// A POP3 session over a futures-io stream, with the timer `Tm`.
-pub type SessionWith<Tm> = pop3_client::Session<pop3_client::Async<Transport<Tm>>>;
+pub type SessionWith<Tm> = pop3_session::Session<pop3_session::Async<Transport<Tm>>>;
 
 /// Settings for a session with the timer `Tm`; `connect_stream` opens it.
-pub type BuilderWith<Tm> = pop3_client::Builder<pop3_client::Async<Transport<Tm>>>;
+pub type BuilderWith<Tm> = pop3_session::Builder<pop3_session::Async<Transport<Tm>>>;

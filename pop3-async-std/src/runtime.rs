@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_std::net::{TcpStream, ToSocketAddrs as _};
-use pop3_client::{AsyncConnect, FromStream};
+use pop3_session::{AsyncConnect, FromStream};
 
 use crate::{Timer, Transport};
 

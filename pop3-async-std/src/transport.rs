@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
-use pop3_client::rustls::pki_types::ServerName;
-use pop3_client::rustls::{ClientConfig, ClientConnection};
-use pop3_client::{AsyncIo, FromStream};
+use pop3_session::rustls::pki_types::ServerName;
+use pop3_session::rustls::{ClientConfig, ClientConnection};
+use pop3_session::{AsyncIo, FromStream};
 
 use crate::Timer;
 

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use async_std::net::TcpStream;
 use async_std::task::block_on;
 use pop3_async_std::{AsyncStd, Result, Session, Transport};
-use pop3_testkit::adapter::pop3_client::Async;
+use pop3_testkit::adapter::pop3_session::Async;
 use pop3_testkit::adapter::{ClientAdapter, SyncDriver};
 
 /// The async-std driver, as the scenarios run it.

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
-use pop3_client::{Async, Driver, Part, Security};
 use pop3_proto::Config;
+use pop3_session::{Async, Driver, Part, Security};
 
 use crate::runtimes::Runtime;
 
@@ -235,8 +235,8 @@ impl ClientSettings {
 
 /// The settings every Rust client's session is opened with: plaintext, these protocol settings, USER/PASS or
 /// APOP allowed in the clear (loopback).
-fn builder<D: Driver>(addr: SocketAddr, settings: ClientSettings) -> pop3_client::Builder<D> {
-    pop3_client::Builder::new(addr.ip().to_string())
+fn builder<D: Driver>(addr: SocketAddr, settings: ClientSettings) -> pop3_session::Builder<D> {
+    pop3_session::Builder::new(addr.ip().to_string())
         .port(addr.port())
         .security(Security::Plaintext)
         .config(settings.config())
@@ -266,7 +266,7 @@ pub(crate) async fn async_session<R: Runtime>(
 }
 
 /// A session of `R`'s async driver.
-pub(crate) type AsyncSession<R> = pop3_client::Session<Async<<R as Runtime>::Transport>>;
+pub(crate) type AsyncSession<R> = pop3_session::Session<Async<<R as Runtime>::Transport>>;
 
 /// What a driver's `retr_many` handed to its callback: the one counting callback every driver's row uses.
 #[derive(Debug, Default)]

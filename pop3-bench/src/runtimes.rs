@@ -4,13 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pop3_client::AsyncConnect;
+use pop3_session::AsyncConnect;
 
 use crate::clients::BoxError;
 
 /// An async runtime and the pop3 driver's transport for it.
 pub(crate) trait Runtime: 'static {
-    /// The driver's transport ([`pop3_client::Async`] of it is the driver).
+    /// The driver's transport ([`pop3_session::Async`] of it is the driver).
     type Transport: AsyncConnect + 'static;
     /// How reports name the driver.
     const DRIVER: &'static str;

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use pop3_client::{Action, Connect, ConnectStream, Driver, Error, Operation, Result, Settings};
+use pop3_session::{Action, Connect, ConnectStream, Driver, Error, Operation, Result, Settings};
 
 use crate::transport::{Stream, Transport};
 
@@ -118,7 +118,7 @@ impl Driver for Blocking {
         }
     }
 
-    fn tls_connection(&self) -> Option<&pop3_client::rustls::ClientConnection> {
+    fn tls_connection(&self) -> Option<&pop3_session::rustls::ClientConnection> {
         self.transport.tls_connection()
     }
 }

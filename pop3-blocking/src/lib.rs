@@ -2,7 +2,7 @@
 //!
 //! # Reference
 //!
-//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! Every method of [`Session`] is documented on [`pop3_session::Session`], the session every driver shares; here
 //! each returns `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on [`Builder`], TLS choices on
 //! [`TlsOptions`], what can fail on [`Error`].
 //!
@@ -44,15 +44,15 @@ mod driver;
 mod transport;
 
 pub use driver::Blocking;
-pub use pop3_client::{
+pub use pop3_session::{
     ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
     Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
     TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
 };
 pub use transport::{CustomStream, Stream};
 
-/// A POP3 session over a blocking connection; see [`pop3_client::Session`] for every method.
-pub type Session = pop3_client::Session<Blocking>;
+/// A POP3 session over a blocking connection; see [`pop3_session::Session`] for every method.
+pub type Session = pop3_session::Session<Blocking>;
 
 /// Settings for a blocking connection; `connect` opens it.
-pub type Builder = pop3_client::Builder<Blocking>;
+pub type Builder = pop3_session::Builder<Blocking>;

@@ -6,9 +6,9 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pop3_client::rustls::pki_types::ServerName;
-use pop3_client::rustls::{ClientConfig, ClientConnection, StreamOwned};
-use pop3_client::{Error, Result};
+use pop3_session::rustls::pki_types::ServerName;
+use pop3_session::rustls::{ClientConfig, ClientConnection, StreamOwned};
+use pop3_session::{Error, Result};
 
 /// A byte stream a session can run over. Implemented for [`TcpStream`]; wrap any other `Read + Write` (a SOCKS or
 /// HTTP proxy tunnel, an in-memory pipe) with [`CustomStream`].

@@ -1,4 +1,4 @@
-//! The one [`Adapter`] every driver of `pop3-client` runs the scenarios through.
+//! The one [`Adapter`] every driver of `pop3-session` runs the scenarios through.
 //!
 //! Every driver offers the same [`Session`], [`Builder`] and [`Error`]; they differ only in what a call returns
 //! (`D::Call<'_, T>`: the result itself, or a future of it), in the sink `retr_to` writes into, and in the stream
@@ -21,14 +21,14 @@ use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpStream};
 
-use pop3_client::{
+use pop3_session::{
     Builder, Connect, ConnectStream, Driver, Error, Part, Result, ServerError, ServerRefusal,
     Session,
 };
 
 /// The client layer [`SyncDriver`]'s signatures name, for a driver crate's test that does not depend on it
-/// directly (an async driver is `pop3_client::Async<Transport>`).
-pub use pop3_client;
+/// directly (an async driver is `pop3_session::Async<Transport>`).
+pub use pop3_session;
 
 use crate::scenarios::{
     self, Adapter, Capabilities, ConnectSpec, ErrorKind, Listed, Mechanism, RawReply,
@@ -107,7 +107,7 @@ impl<S: SyncDriver> Adapter for ClientAdapter<S> {
 
 /// The builder `spec` describes.
 fn builder<D>(spec: &ConnectSpec) -> TestResult<Builder<D>> {
-    let mut timeouts = pop3_client::Timeouts::default();
+    let mut timeouts = pop3_session::Timeouts::default();
     timeouts.connect = spec.timeouts.connect;
     timeouts.read = spec.timeouts.read;
     timeouts.write = spec.timeouts.read;
@@ -115,15 +115,15 @@ fn builder<D>(spec: &ConnectSpec) -> TestResult<Builder<D>> {
     let mut builder = Builder::<D>::new(&spec.host)
         .port(spec.port)
         .security(match spec.security {
-            scenarios::Security::Implicit => pop3_client::Security::Implicit,
-            scenarios::Security::StartTls => pop3_client::Security::StartTls,
-            scenarios::Security::StartTlsIfAvailable => pop3_client::Security::StartTlsIfAvailable,
-            scenarios::Security::Plaintext => pop3_client::Security::Plaintext,
+            scenarios::Security::Implicit => pop3_session::Security::Implicit,
+            scenarios::Security::StartTls => pop3_session::Security::StartTls,
+            scenarios::Security::StartTlsIfAvailable => pop3_session::Security::StartTlsIfAvailable,
+            scenarios::Security::Plaintext => pop3_session::Security::Plaintext,
         })
         .timeouts(timeouts)
         .debug_level(spec.debug_level);
     if let Some(pem) = &spec.ca_pem {
-        builder = builder.tls(check(pop3_client::TlsOptions::default().ca_pem(pem))?);
+        builder = builder.tls(check(pop3_session::TlsOptions::default().ca_pem(pem))?);
     }
     if spec.allow_plaintext_credentials {
         builder = builder.allow_plaintext_credentials();

@@ -16,7 +16,7 @@
 //!
 //! [`scenarios`](mod@scenarios) holds the client adapters' shared integration tests, against this server
 //! and against scripted hostile servers: an adapter implements two traits and calls
-//! [`all_scenarios!`] once. [`adapter`] is that adapter for every driver of `pop3-client`: a driver's test
+//! [`all_scenarios!`] once. [`adapter`] is that adapter for every driver of `pop3-session`: a driver's test
 //! file only says how one of its calls runs to its result.
 //!
 //! [`servers`] runs six more real servers privately (GNU Mailutils, Cyrus, Courier, popa3d, solid-pop3d and the

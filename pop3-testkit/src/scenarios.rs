@@ -10,7 +10,7 @@
 //! pop3_testkit::all_scenarios!(Blocking);
 //! ```
 //!
-//! Every driver of `pop3-client` shares one adapter, [`ClientAdapter`](crate::adapter::ClientAdapter): its test
+//! Every driver of `pop3-session` shares one adapter, [`ClientAdapter`](crate::adapter::ClientAdapter): its test
 //! file only says, with [`SyncDriver`](crate::adapter::SyncDriver), how a call runs to its result (an async
 //! driver's with its runtime's `block_on`).
 //!

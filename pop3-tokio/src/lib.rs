@@ -2,7 +2,7 @@
 //!
 //! # Reference
 //!
-//! Every method of [`Session`] is documented on [`pop3_client::Session`], the session every driver shares; here
+//! Every method of [`Session`] is documented on [`pop3_session::Session`], the session every driver shares; here
 //! each returns a `Send` future of `Result<T>` (it is written `D::Call<'_, T>` there). Settings are on
 //! [`Builder`], TLS choices on [`TlsOptions`], what can fail on [`Error`].
 //!
@@ -41,15 +41,15 @@
 
 mod transport;
 
-pub use pop3_client::{
+pub use pop3_session::{
     ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
     Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
     TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
 };
 pub use transport::{Stream, Transport};
 
-/// A POP3 session on tokio; see [`pop3_client::Session`] for every method.
-pub type Session = pop3_client::Session<pop3_client::Async<Transport>>;
+/// A POP3 session on tokio; see [`pop3_session::Session`] for every method.
+pub type Session = pop3_session::Session<pop3_session::Async<Transport>>;
 
 /// Settings for a session on tokio; `connect` or `connect_stream` opens it.
-pub type Builder = pop3_client::Builder<pop3_client::Async<Transport>>;
+pub type Builder = pop3_session::Builder<pop3_session::Async<Transport>>;

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pop3_client::rustls::pki_types::ServerName;
-use pop3_client::rustls::{ClientConfig, ClientConnection};
-use pop3_client::{AsyncConnect, AsyncIo, FromStream};
+use pop3_session::rustls::pki_types::ServerName;
+use pop3_session::rustls::{ClientConfig, ClientConnection};
+use pop3_session::{AsyncConnect, AsyncIo, FromStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::LazyLock;
 use std::task::{Context, Poll};
 
-use pop3_testkit::adapter::pop3_client::Async;
+use pop3_testkit::adapter::pop3_session::Async;
 use pop3_testkit::adapter::{ClientAdapter, SyncDriver};
 use pop3_tokio::{Result, Session, Transport};
 use tokio::net::TcpStream;

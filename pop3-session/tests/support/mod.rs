@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use pop3_client::TlsOptions;
-use pop3_client::rustls::pki_types::ServerName;
-use pop3_client::rustls::{self, ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use pop3_session::TlsOptions;
+use pop3_session::rustls::pki_types::ServerName;
+use pop3_session::rustls::{self, ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 /// The crate is built without a provider feature in its tests; the process default is used then.
 pub fn install_provider() {

@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use pop3_client::TlsOptions;
-use pop3_client::rustls::pki_types::{
+use pop3_memserver::tls::{self as certs, TestCa, TestCert};
+use pop3_session::TlsOptions;
+use pop3_session::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
 };
-use pop3_client::rustls::server::{ClientHello, ResolvesServerCert};
-use pop3_client::rustls::sign::CertifiedKey;
-use pop3_client::rustls::{self, CertificateError, ServerConfig};
-use pop3_memserver::tls::{self as certs, TestCa, TestCert};
+use pop3_session::rustls::server::{ClientHello, ResolvesServerCert};
+use pop3_session::rustls::sign::CertifiedKey;
+use pop3_session::rustls::{self, CertificateError, ServerConfig};
 use support::handshake;
 
 mod support;

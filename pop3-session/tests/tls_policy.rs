@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use pop3_client::TlsOptions;
-use pop3_client::rustls::{self, ClientConfig, HandshakeKind, ServerConfig};
 use pop3_memserver::tls::TestPki;
+use pop3_session::TlsOptions;
+use pop3_session::rustls::{self, ClientConfig, HandshakeKind, ServerConfig};
 
 mod support;
 
