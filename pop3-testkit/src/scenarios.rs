@@ -715,6 +715,7 @@ macro_rules! all_scenarios {
             scripted_batches_learn_pipelining,
             scripted_wrong_answers_fail_only_their_command,
             scripted_secrets_not_in_debug,
+            scripted_framing_after_stls,
             scripted_empty_answers,
             scripted_quit_answers,
             scripted_no_greeting_timeout,
@@ -4301,6 +4302,42 @@ pub fn scripted_secrets_not_in_debug<A: Adapter>(adapter: &A) {
             "{what}: the Debug output is the session's: {shown}"
         );
     }
+}
+
+/// Nothing learnt from cleartext frames encrypted bytes: a greeting whose CR was stripped (LF-only framing in
+/// clear) does not make the session after STLS take a bare-LF `.` line inside a message for its end.
+pub fn scripted_framing_after_stls<A: Adapter>(adapter: &A) {
+    let pki = TestPki::generate();
+    let message = "Subject: x\r\n\r\nbefore\n.\nafter\r\n";
+    let server = scripted(
+        Script::new()
+            .server("+OK ready, CR stripped\n")
+            .client("STLS")
+            .server("+OK go ahead\n")
+            .start_tls(pki.server_config())
+            .client("CAPA")
+            .server("+OK\r\nUSER\r\n.\r\n")
+            .client(format!("USER {SCRIPT_USER}"))
+            .server("+OK\r\n")
+            .client(format!("PASS {SCRIPT_PASSWORD}"))
+            .server("+OK\r\n")
+            .client("RETR 1")
+            .server(format!("+OK\r\n{message}.\r\n"))
+            .client("NOOP")
+            .server("+OK\r\n")
+            .stall_forever(),
+    );
+    let spec = scripted_spec(&server, Security::StartTls).ca_pem(pki.ca.cert_pem());
+    let mut s = connect(adapter, &spec);
+    assert!(s.is_encrypted());
+    ok(s.user(SCRIPT_USER), "USER");
+    ok(s.pass(SCRIPT_PASSWORD), "PASS");
+    assert_eq!(
+        show(&ok(s.retr(1), "RETR with a bare-LF dot line")),
+        show(message.as_bytes()),
+        "the message ends at its CRLF terminator, not at the bare-LF dot line"
+    );
+    ok(s.noop(), "NOOP: the next answer is read as its own");
 }
 
 #[cfg(test)]
