@@ -60,11 +60,7 @@ mod transport;
 
 use std::time::Duration;
 
-pub use pop3_session::{
-    ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
-    Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
-    TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
-};
+pub use pop3_session::api::*;
 #[cfg(feature = "async-std")]
 pub use runtime::AsyncStd;
 pub use transport::{Stream, Transport};

@@ -44,11 +44,7 @@ mod driver;
 mod transport;
 
 pub use driver::Blocking;
-pub use pop3_session::{
-    ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
-    Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
-    TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
-};
+pub use pop3_session::api::*;
 pub use transport::{CustomStream, Stream};
 
 /// A POP3 session over a blocking connection; see [`pop3_session::Session`] for every method.

@@ -50,3 +50,14 @@ pub use rustls;
 pub use session::{Connect, ConnectStream, Driver, Session};
 pub use settings::{Security, Settings, Timeouts};
 pub use tls::{ALPN_POP3, TlsInfo, TlsOptions};
+
+/// What every driver crate re-exports beside its own `Session` and `Builder`, so that an application names the
+/// same types whichever driver it uses.
+pub mod api {
+    pub use crate::{
+        ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism,
+        OwnedResponseCode, Part, RawResponse, Result, ScanListing, Security, ServerError,
+        ServerRefusal, Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto,
+        rustls,
+    };
+}

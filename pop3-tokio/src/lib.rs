@@ -41,11 +41,7 @@
 
 mod transport;
 
-pub use pop3_session::{
-    ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism, OwnedResponseCode,
-    Part, RawResponse, Result, ScanListing, Security, ServerError, ServerRefusal, Stat, Timeouts,
-    TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto, rustls,
-};
+pub use pop3_session::api::*;
 pub use transport::{Stream, Transport};
 
 /// A POP3 session on tokio; see [`pop3_session::Session`] for every method.
