@@ -390,11 +390,11 @@ fn kill_9_in_the_middle_of_a_multi_account_run_then_rerun() {
         }
     };
 
-    // Kill later and later, until every account has been done: some kills land before anything is stored, most
-    // in the middle of one account or another, some after an account is done.
+    // Kill as soon as an account not yet caught half-way has stored something (each kill lands in the middle of
+    // some account's fetch, whatever the machine's speed), until every account has been; then let runs finish.
     let mut interrupted = 0;
     let mut seen_partial: BTreeMap<&str, bool> = BTreeMap::new();
-    for delay_ms in (0..40).map(|i| 100 + 120 * i) {
+    for round in 0..40 {
         let mut child = Command::new(BIN)
             .args([
                 "--config",
@@ -410,12 +410,32 @@ fn kill_9_in_the_middle_of_a_multi_account_run_then_rerun() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let uncaught: Vec<&str> = users
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|name| !seen_partial.get(name).copied().unwrap_or(false))
+            .collect();
+        let before: Vec<usize> = uncaught.iter().map(|name| stored(name).len()).collect();
+        let watch = Instant::now();
+        while !uncaught.is_empty()
+            && watch.elapsed() < Duration::from_secs(30)
+            && child.try_wait().unwrap().is_none()
+            && uncaught
+                .iter()
+                .zip(&before)
+                .all(|(name, &had)| stored(name).len() == had)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if uncaught.is_empty() {
+            child.wait().unwrap();
+        }
+        let delay_ms = watch.elapsed().as_millis();
         if child.try_wait().unwrap().is_none() {
             interrupted += 1;
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
         // An MDA started before the kill finishes on its own; give it a moment.
         let settle = Instant::now();
         while settle.elapsed() < Duration::from_secs(2)
@@ -425,10 +445,12 @@ fn kill_9_in_the_middle_of_a_multi_account_run_then_rerun() {
         {
             std::thread::sleep(Duration::from_millis(20));
         }
-        check_nothing_lost(&format!("killed after {delay_ms} ms"));
+        check_nothing_lost(&format!("round {round}, killed after {delay_ms} ms"));
         for (name, user, _) in &users {
             let (stored, left) = (stored(name).len(), server_files(user).len());
-            eprintln!("killed after {delay_ms} ms: {name}: {stored} stored, {left} on the server");
+            eprintln!(
+                "round {round}, after {delay_ms} ms: {name}: {stored} stored, {left} on the server"
+            );
             *seen_partial.entry(name).or_default() |= stored > 0 && left > 0;
         }
         if users
