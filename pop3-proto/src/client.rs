@@ -227,7 +227,12 @@ impl Client {
         if self.error.is_some() || self.projected == State::Closed {
             return Err(SendError::Closed);
         }
-        if let Some(pending) = self.deciding {
+        let behind_login = |pending: Verb| {
+            self.pipelines()
+                && matches!(pending, Verb::Pass | Verb::Apop)
+                && verb.may_follow_login()
+        };
+        if let Some(pending) = self.deciding.filter(|&pending| !behind_login(pending)) {
             return Err(SendError::OutcomePending {
                 command: verb.keyword(),
                 pending: pending.keyword(),
@@ -446,16 +451,25 @@ impl Client {
         self.pipeline.drop_queued();
     }
 
+    /// Whether commands are pipelined: [`Pipelining::Auto`] and this session's own CAPA listed PIPELINING (RFC 2449
+    /// §6.6). Then USER, PASS and APOP travel together, the read-only Transaction commands (STAT, LIST, UIDL, TOP,
+    /// RETR, NOOP) and QUIT may be sent behind a PASS or APOP whose answer is still to come (if the login fails,
+    /// the server answers them `-ERR` and nothing changes), and QUIT may follow a batch. STLS, AUTH, RPOP and UTF8
+    /// still go out alone.
+    pub fn pipelines(&self) -> bool {
+        self.config.pipelining == Pipelining::Auto
+            && self
+                .capabilities
+                .as_ref()
+                .is_some_and(Capabilities::pipelining)
+    }
+
     /// Moves queued commands to the output buffer as far as the pipelining policy allows.
     fn release(&mut self) {
         if matches!(self.state, State::Greeting | State::Closed) || self.flags.starting_tls {
             return;
         }
-        let pipelining = self.config.pipelining == Pipelining::Auto
-            && self
-                .capabilities
-                .as_ref()
-                .is_some_and(Capabilities::pipelining);
+        let pipelining = self.pipelines();
         self.pipeline
             .release(pipelining, self.config.max_in_flight_bytes, &mut self.out);
     }
@@ -769,7 +783,12 @@ impl Client {
         self.state = state::after_response(front.verb, ok, self.state);
         if front.verb.decides_state() {
             self.deciding = None;
-            self.projected = self.state;
+            // Commands queued behind a login that failed are answered `-ERR` and change nothing; a QUIT among
+            // them still ends the session.
+            let state = self.state;
+            self.projected = self.pipeline.verbs().fold(state, |projected, verb| {
+                state::after_response(verb, true, projected)
+            });
         }
         if self.state == State::Closed {
             self.close();
