@@ -121,6 +121,9 @@ pub struct Client {
     projected: State,
     /// A queued or in-flight command whose response decides the next state.
     deciding: Option<Verb>,
+    /// The caller knows from an earlier session that the server pipelines; good until this session's first CAPA
+    /// is answered.
+    pipelining_remembered: bool,
     flags: Flags,
     rx: Receiver,
     out: Outgoing,
@@ -144,6 +147,7 @@ impl Client {
             state: State::Greeting,
             projected: State::Authorization,
             deciding: None,
+            pipelining_remembered: config.pipelining == Pipelining::Remembered,
             flags: Flags {
                 tls_active: config.tls_active,
                 ..Flags::default()
@@ -451,17 +455,17 @@ impl Client {
         self.pipeline.drop_queued();
     }
 
-    /// Whether commands are pipelined: [`Pipelining::Auto`] and this session's own CAPA listed PIPELINING (RFC 2449
-    /// §6.6). Then USER, PASS and APOP travel together, the read-only Transaction commands (STAT, LIST, UIDL, TOP,
+    /// Whether commands are pipelined: not [`Pipelining::Never`], and this session's own CAPA listed PIPELINING
+    /// (RFC 2449 §6.6), or none was answered yet and the caller [remembers](Pipelining::Remembered) it. Then USER, PASS and APOP travel together, the read-only Transaction commands (STAT, LIST, UIDL, TOP,
     /// RETR, NOOP) and QUIT may be sent behind a PASS or APOP whose answer is still to come (if the login fails,
     /// the server answers them `-ERR` and nothing changes), and QUIT may follow a batch. STLS, AUTH, RPOP and UTF8
     /// still go out alone.
     pub fn pipelines(&self) -> bool {
-        self.config.pipelining == Pipelining::Auto
-            && self
-                .capabilities
-                .as_ref()
-                .is_some_and(Capabilities::pipelining)
+        self.config.pipelining != Pipelining::Never
+            && match &self.capabilities {
+                Some(capabilities) => capabilities.pipelining(),
+                None => self.pipelining_remembered,
+            }
     }
 
     /// Moves queued commands to the output buffer as far as the pipelining policy allows.
@@ -781,6 +785,9 @@ impl Client {
         self.pipeline.finish_front();
         self.phase = Phase::Head;
         self.state = state::after_response(front.verb, ok, self.state);
+        if front.verb == Verb::Capa {
+            self.pipelining_remembered = false;
+        }
         if front.verb.decides_state() {
             self.deciding = None;
             // Commands queued behind a login that failed are answered `-ERR` and change nothing; a QUIT among

@@ -548,3 +548,42 @@ fn pipelining_window_bounds_the_octets_in_flight() {
         (&b"one\r\n"[..], &b"two\r\n"[..], &b"three\r\n"[..])
     );
 }
+
+#[test]
+fn remembered_pipelining_sends_capa_and_the_login_in_one_write_until_capa_answers() {
+    // The caller remembers PIPELINING from an earlier session: CAPA, the credentials and STAT go in one write.
+    // This session's CAPA then says no PIPELINING, so from there on each command waits for its answer.
+    let run = session()
+        .config(|c| c.pipelining = Pipelining::Remembered)
+        .when_idle([
+            Command::Capa,
+            Command::User("mrose"),
+            Command::Pass("secret"),
+            Command::Stat,
+        ])
+        .when_idle([Command::Noop, Command::Quit])
+        .replay(
+            "
+            S: +OK POP3 server ready
+            C: CAPA
+            C: USER mrose
+            C: PASS secret
+            C: STAT
+            S: +OK
+            S: USER
+            S: .
+            S: +OK
+            S: +OK maildrop locked
+            S: +OK 0 0
+            C: NOOP
+            S: +OK
+            C: QUIT
+            S: +OK bye
+            ",
+        );
+    assert_eq!(
+        run.transmits,
+        ["CAPA | USER mrose | PASS <redacted>", "NOOP", "QUIT"]
+    );
+    assert_eq!(run.state(), State::Closed);
+}
