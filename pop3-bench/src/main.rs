@@ -1,7 +1,7 @@
 //! `pop3-bench`: end-to-end throughput and memory benchmarks of the POP3 clients on loopback.
 //!
 //! ```text
-//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [--runs N] [--no-python]
+//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [poll] [--runs N] [--no-python]
 //!     [--tuned WINDOW:READ_SIZE]... [--raw-read OCTETS]... [--sessions N]
 //! ```
 //!
@@ -21,6 +21,7 @@
 
 mod clients;
 mod memory;
+mod poll;
 mod report;
 mod runtimes;
 mod server;
@@ -197,13 +198,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--raw-read" => {
                 options.raw_reads.push(value()?);
             }
-            "a" | "b" | "c" | "memory" | "sessions" => options.workloads.push(arg.clone()),
+            "a" | "b" | "c" | "memory" | "sessions" | "poll" => {
+                options.workloads.push(arg.clone());
+            }
             "all" => {}
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if options.workloads.is_empty() {
-        options.workloads = ["a", "b", "c", "memory", "sessions"]
+        options.workloads = ["a", "b", "c", "memory", "sessions", "poll"]
             .map(str::to_owned)
             .to_vec();
     }
@@ -436,6 +439,12 @@ fn run(options: &Options) -> Result<(), BoxError> {
     }
     if options.workloads.iter().any(|k| k == "memory") {
         let table = memory_stream()?;
+        print!("{table}");
+        println!();
+    }
+    if options.workloads.iter().any(|k| k == "poll") {
+        let rtts = [Duration::from_millis(20), Duration::from_millis(150)];
+        let table = poll::poll_table(&rtts, options.runs.unwrap_or(7))?;
         print!("{table}");
         println!();
     }

@@ -1,0 +1,376 @@
+//! The "nothing new" poll: connect, log in, ask what is there, QUIT, behind a link of a given round-trip time.
+//! What a service polling many accounts pays on every poll, and bound by round trips alone.
+//!
+//! Round trips are counted, not guessed: a [`TurnProxy`] between client and server adds half the round-trip time
+//! in each direction and counts the server's turns to speak (the greeting, then each answer that follows new
+//! client bytes). A client that pipelines everything after the greeting makes two; each command that waits for
+//! the previous one's answer adds one.
+//!
+//! The raw client reads the greeting, then writes `USER`, `PASS`, `STAT`, `UIDL` and `QUIT` in one write: the
+//! fewest round trips POP3 allows without knowing the server (RFC 2449 §6.6 allows pipelining before CAPA only
+//! to a client that knows the server pipelines, which a raw client hard-wired for this server does).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pop3_memserver::{Mailbox, MemServer, ServerConfig};
+use pop3_session::{Async, Driver, KnownCapabilities, LoginMethod};
+
+use crate::clients::{BoxError, ClientSettings, builder};
+use crate::runtimes::{self, Runtime};
+
+/// A TCP proxy on loopback that delays each chunk by half the round-trip time in each direction and counts the
+/// server's turns.
+struct TurnProxy {
+    addr: SocketAddr,
+    turns: Arc<AtomicU64>,
+}
+
+impl TurnProxy {
+    fn start(target: SocketAddr, rtt: Duration) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let turns = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&turns);
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                // Whether the last bytes seen came from the client: the server's next bytes start a new turn.
+                let client_spoke = Arc::new(AtomicBool::new(true));
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                let delay = rtt / 2;
+                let spoke = Arc::clone(&client_spoke);
+                thread::spawn(move || {
+                    forward(client, s2, delay, |_| spoke.store(true, Ordering::SeqCst));
+                });
+                let counter = Arc::clone(&counter);
+                thread::spawn(move || {
+                    forward(server, c2, delay, |_| {
+                        if client_spoke.swap(false, Ordering::SeqCst) {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                });
+            }
+        });
+        Ok(Self { addr, turns })
+    }
+
+    /// Turns counted since the last call.
+    fn take_turns(&self) -> u64 {
+        self.turns.swap(0, Ordering::SeqCst)
+    }
+}
+
+/// Copies `src` to `dst`, each chunk sent `delay` after it was read (a writer thread keeps the order), calling
+/// `seen` as each chunk is read.
+fn forward(mut src: TcpStream, dst: TcpStream, delay: Duration, seen: impl Fn(usize)) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = thread::spawn(move || {
+        let mut dst = dst;
+        for (due, data) in rx {
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+            if data.is_empty() {
+                let _ = dst.shutdown(Shutdown::Write);
+                return;
+            }
+            if dst.write_all(&data).is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match src.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = tx.send((Instant::now() + delay, Vec::new()));
+                break;
+            }
+            Ok(n) => {
+                seen(n);
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.join();
+}
+
+/// A way to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poller {
+    Raw,
+    /// `login`, `stat`, `uidl`, `quit`: one call at a time.
+    OneAtATime(Kind),
+    /// `login_and_listing` (LIST and UIDL behind the credentials), then `quit`: a first contact.
+    Pipelined(Kind),
+    /// As `Pipelined`, with the capabilities remembered from an earlier session and USER/PASS named: CAPA, the
+    /// credentials, LIST and UIDL in one write.
+    Remembered(Kind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Blocking,
+    AsyncStd,
+    Tokio,
+}
+
+impl Kind {
+    const ALL: [Self; 3] = [Self::Blocking, Self::AsyncStd, Self::Tokio];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Blocking => "pop3-blocking",
+            Self::AsyncStd => runtimes::AsyncStd::DRIVER,
+            Self::Tokio => runtimes::Tokio::DRIVER,
+        }
+    }
+}
+
+impl Poller {
+    fn name(self) -> String {
+        match self {
+            Self::Raw => "raw: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned(),
+            Self::OneAtATime(kind) => format!("{} `login`, `stat`, `uidl`, `quit`", kind.name()),
+            Self::Pipelined(kind) => format!("{} `login_and_listing`, `quit`", kind.name()),
+            Self::Remembered(kind) => format!(
+                "{} `login_and_listing`, `quit`, capabilities remembered",
+                kind.name()
+            ),
+        }
+    }
+}
+
+/// One poll through the proxy at `addr`; `known` is what an earlier session learnt.
+fn poll_once(poller: Poller, addr: SocketAddr, known: &KnownCapabilities) -> Result<(), BoxError> {
+    match poller {
+        Poller::Raw => raw_poll(addr),
+        Poller::OneAtATime(kind) | Poller::Pipelined(kind) | Poller::Remembered(kind) => match kind
+        {
+            Kind::Blocking => blocking_poll(poller, addr, known),
+            Kind::AsyncStd => async_poll::<runtimes::AsyncStd>(poller, addr, known),
+            Kind::Tokio => async_poll::<runtimes::Tokio>(poller, addr, known),
+        },
+    }
+}
+
+/// The settings a poll's session starts with.
+fn poll_builder<D: Driver>(
+    poller: Poller,
+    addr: SocketAddr,
+    known: &KnownCapabilities,
+) -> pop3_session::Builder<D> {
+    let builder = builder::<D>(addr, ClientSettings::default());
+    match poller {
+        Poller::Remembered(_) => builder
+            .known_capabilities(known.clone())
+            .login_method(LoginMethod::UserPass),
+        _ => builder,
+    }
+}
+
+fn blocking_poll(
+    poller: Poller,
+    addr: SocketAddr,
+    known: &KnownCapabilities,
+) -> Result<(), BoxError> {
+    let mut session = poll_builder::<pop3_blocking::Blocking>(poller, addr, known).connect()?;
+    let count = match poller {
+        Poller::OneAtATime(_) => {
+            session.login("demo", "demo")?;
+            let stat = session.stat()?;
+            let uids = session.uidl()?;
+            check(stat.count, uids.len())?
+        }
+        _ => session.login_and_listing("demo", "demo")?.1.len(),
+    };
+    session.quit()?;
+    expect_messages(count)
+}
+
+fn async_poll<R: Runtime>(
+    poller: Poller,
+    addr: SocketAddr,
+    known: &KnownCapabilities,
+) -> Result<(), BoxError> {
+    let builder = poll_builder::<Async<R::Transport>>(poller, addr, known);
+    R::block_on(async move {
+        let mut session = builder.connect().await?;
+        let count = match poller {
+            Poller::OneAtATime(_) => {
+                session.login("demo", "demo").await?;
+                let stat = session.stat().await?;
+                let uids = session.uidl().await?;
+                check(stat.count, uids.len())?
+            }
+            _ => session.login_and_listing("demo", "demo").await?.1.len(),
+        };
+        session.quit().await?;
+        expect_messages(count)
+    })
+}
+
+/// Messages in the polled mailbox.
+const MESSAGES: usize = 10;
+
+fn check(stat: u64, uids: usize) -> Result<usize, BoxError> {
+    if stat != uids as u64 {
+        return Err(format!("STAT says {stat} messages, UIDL lists {uids}").into());
+    }
+    Ok(uids)
+}
+
+fn expect_messages(count: usize) -> Result<(), BoxError> {
+    if count != MESSAGES {
+        return Err(format!("the poll saw {count} messages, the mailbox has {MESSAGES}").into());
+    }
+    Ok(())
+}
+
+fn raw_poll(addr: SocketAddr) -> Result<(), BoxError> {
+    let mut sock = TcpStream::connect(addr)?;
+    sock.set_nodelay(true)?;
+    let mut buf = vec![0; 64 * 1024];
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\r\n") {
+        let n = sock.read(&mut buf)?;
+        if n == 0 {
+            return Err("raw poll: no greeting".into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    sock.write_all(b"USER demo\r\nPASS demo\r\nSTAT\r\nUIDL\r\nQUIT\r\n")?;
+    seen.clear();
+    loop {
+        let n = sock.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    if text.matches("+OK").count() != 5 {
+        return Err(format!("raw poll: unexpected answers {text:?}").into());
+    }
+    Ok(())
+}
+
+/// One row of the poll table.
+struct PollRow {
+    name: String,
+    rtt: Duration,
+    times: Vec<Duration>,
+    turns: u64,
+    raw_median: Duration,
+    raw_turns: u64,
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Runs every poller `runs` times behind each round-trip time, against one in-process MemServer (the poll is
+/// bound by round trips, not by the server), and renders the table.
+pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxError> {
+    let mut config = ServerConfig::default().with_user("demo", "demo");
+    config.pipelining = true;
+    let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
+    let mut pollers = vec![Poller::Raw];
+    for kind in Kind::ALL {
+        pollers.extend([
+            Poller::OneAtATime(kind),
+            Poller::Pipelined(kind),
+            Poller::Remembered(kind),
+        ]);
+    }
+    let mut rows = Vec::new();
+    for &rtt in rtts {
+        eprintln!("== poll: {} ms round trip", rtt.as_millis());
+        let proxy = TurnProxy::start(server.addr(), rtt)?;
+        // What a first session learnt, as a poller would keep it between polls.
+        let known = {
+            let mut first =
+                builder::<pop3_blocking::Blocking>(proxy.addr, ClientSettings::default())
+                    .connect()?;
+            first.capa()?;
+            let known = first.known_capabilities().ok_or("no capabilities learnt")?;
+            first.quit()?;
+            known
+        };
+        let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); pollers.len()];
+        for run in 0..runs {
+            for index in (0..pollers.len()).map(|i| (i + run) % pollers.len()) {
+                proxy.take_turns();
+                let start = Instant::now();
+                poll_once(pollers[index], proxy.addr, &known)?;
+                let elapsed = start.elapsed();
+                // The proxy's last turn is counted when it reads the server's bytes, which happens before the
+                // client reads them through the delay.
+                let turns = proxy.take_turns();
+                let entry = &mut measured[index];
+                if run > 0 && entry.1 != turns {
+                    return Err(format!(
+                        "{}: {turns} round trips now, {} before",
+                        pollers[index].name(),
+                        entry.1
+                    )
+                    .into());
+                }
+                entry.0.push(elapsed);
+                entry.1 = turns;
+            }
+        }
+        let raw_median = median(&mut measured[0].0.clone());
+        let raw_turns = measured[0].1;
+        for (poller, (times, turns)) in pollers.iter().zip(measured) {
+            rows.push(PollRow {
+                name: poller.name(),
+                rtt,
+                times,
+                turns,
+                raw_median,
+                raw_turns,
+            });
+        }
+    }
+    let mut out = format!(
+        "### \"Nothing new\" poll: connect, log in, STAT or LIST, UIDL, QUIT ({MESSAGES} messages, {runs} runs)\n\n\
+         | client | RTT | median | min | round trips (counted) | vs raw time | vs raw round trips |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for mut row in rows {
+        let med = median(&mut row.times);
+        let min = row.times[0];
+        out.push_str(&format!(
+            "| {} | {} ms | {:.1} ms | {:.1} ms | {} | ×{:.2} | {:+} |\n",
+            row.name,
+            row.rtt.as_millis(),
+            med.as_secs_f64() * 1e3,
+            min.as_secs_f64() * 1e3,
+            row.turns,
+            med.as_secs_f64() / row.raw_median.as_secs_f64(),
+            row.turns as i64 - row.raw_turns as i64,
+        ));
+    }
+    Ok(out)
+}
