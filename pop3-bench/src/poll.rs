@@ -125,6 +125,8 @@ enum Poller {
     /// As `Pipelined`, with the capabilities remembered from an earlier session and USER/PASS named: CAPA, the
     /// credentials, LIST and UIDL in one write.
     Remembered(Kind),
+    /// As `Remembered`, with `login_listing_and_quit`: QUIT in the same write.
+    RememberedQuitting(Kind),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +158,10 @@ impl Poller {
                 "{} `login_and_listing`, `quit`, capabilities remembered",
                 kind.name()
             ),
+            Self::RememberedQuitting(kind) => format!(
+                "{} `login_listing_and_quit`, capabilities remembered",
+                kind.name()
+            ),
         }
     }
 }
@@ -164,8 +170,10 @@ impl Poller {
 fn poll_once(poller: Poller, addr: SocketAddr, known: &KnownCapabilities) -> Result<(), BoxError> {
     match poller {
         Poller::Raw => raw_poll(addr),
-        Poller::OneAtATime(kind) | Poller::Pipelined(kind) | Poller::Remembered(kind) => match kind
-        {
+        Poller::OneAtATime(kind)
+        | Poller::Pipelined(kind)
+        | Poller::Remembered(kind)
+        | Poller::RememberedQuitting(kind) => match kind {
             Kind::Blocking => blocking_poll(poller, addr, known),
             Kind::AsyncStd => async_poll::<runtimes::AsyncStd>(poller, addr, known),
             Kind::Tokio => async_poll::<runtimes::Tokio>(poller, addr, known),
@@ -181,7 +189,7 @@ fn poll_builder<D: Driver>(
 ) -> pop3_session::Builder<D> {
     let builder = builder::<D>(addr, ClientSettings::default());
     match poller {
-        Poller::Remembered(_) => builder
+        Poller::Remembered(_) | Poller::RememberedQuitting(_) => builder
             .known_capabilities(known.clone())
             .login_method(LoginMethod::UserPass),
         _ => builder,
@@ -200,6 +208,10 @@ fn blocking_poll(
             let stat = session.stat()?;
             let uids = session.uidl()?;
             check(stat.count, uids.len())?
+        }
+        Poller::RememberedQuitting(_) => {
+            let count = session.login_listing_and_quit("demo", "demo")?.1.len();
+            return expect_messages(count);
         }
         _ => session.login_and_listing("demo", "demo")?.1.len(),
     };
@@ -221,6 +233,14 @@ fn async_poll<R: Runtime>(
                 let stat = session.stat().await?;
                 let uids = session.uidl().await?;
                 check(stat.count, uids.len())?
+            }
+            Poller::RememberedQuitting(_) => {
+                let count = session
+                    .login_listing_and_quit("demo", "demo")
+                    .await?
+                    .1
+                    .len();
+                return expect_messages(count);
             }
             _ => session.login_and_listing("demo", "demo").await?.1.len(),
         };
@@ -301,6 +321,7 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
             Poller::OneAtATime(kind),
             Poller::Pipelined(kind),
             Poller::Remembered(kind),
+            Poller::RememberedQuitting(kind),
         ]);
     }
     let mut rows = Vec::new();

@@ -259,3 +259,29 @@ fn dovecot_takes_capa_and_a_pipelined_login_in_one_write_the_second_time() {
     assert_eq!(listing.len(), 1);
     second.quit().expect("QUIT");
 }
+
+#[test]
+fn a_poll_that_only_looks_is_one_write_after_the_greeting() {
+    let script = Script::new()
+        .server(GREETING)
+        .client("CAPA")
+        .client("USER alice")
+        .client("PASS s3cret")
+        .client("LIST")
+        .client("UIDL")
+        .client("QUIT")
+        .server(CAPA_PIPELINING)
+        .server("+OK\r\n+OK logged in\r\n+OK\r\n1 10\r\n.\r\n+OK\r\n1 x\r\n.\r\n+OK bye\r\n")
+        .stall_forever();
+    let server = ScriptedServer::start(script).unwrap();
+    let port = server.addr().port();
+    let mut session = remembering(
+        &server,
+        &format!("pop3-capabilities 1 plaintext {port} PIPELINING 127.0.0.1"),
+    );
+    let (_, listing) = session
+        .login_listing_and_quit("alice", "s3cret")
+        .expect("the poll");
+    assert_eq!(listing.len(), 1);
+    assert!(session.noop().is_err(), "the session is over after QUIT");
+}

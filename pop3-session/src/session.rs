@@ -418,6 +418,33 @@ impl<D: Driver> Session<D> {
         self.run(op::LoginThen::new(login, listing))
     }
 
+    /// As [`Session::login_and_listing`], with QUIT behind the listing: a poll that only looks (nothing is
+    /// deleted) ends in the same write. With the server known to pipeline ([`Builder::known_capabilities`]) and
+    /// USER/PASS named ([`Builder::login_method`]), the whole session after the greeting is one round trip, the
+    /// fewest POP3 allows. The session is over afterwards, whatever the outcome.
+    ///
+    /// # Errors
+    /// As [`Session::login_and_listing`]; then QUIT's `-ERR`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let (_method, listing) = session.login_listing_and_quit("alice", "secret")?;
+    /// println!("{} messages", listing.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn login_listing_and_quit<'a>(
+        &'a mut self,
+        user: &'a str,
+        password: &'a str,
+    ) -> D::Call<'a, (LoginMethod, Vec<Listing>)> {
+        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let login = self.login_op(user, password);
+        self.run(op::LoginThen::new(login, op::ThenQuit::new(listing)))
+    }
+
     fn login_op<'a>(&self, user: &'a str, password: &'a str) -> op::Login<'a> {
         let nonce = self.conversation.nonce().unwrap_or_default();
         op::Login::new(user, password, nonce, self.conversation.utf8_when_offered)

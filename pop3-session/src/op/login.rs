@@ -292,6 +292,10 @@ impl<O: Exchange> Exchange for LoginThen<'_, O> {
         self.then.resume(client)
     }
 
+    fn closes_session(&self) -> bool {
+        self.then.closes_session()
+    }
+
     fn finish(self) -> Result<(LoginMethod, O::Output)> {
         let method = self.login.finish()?;
         Ok((method, self.then.finish()?))
