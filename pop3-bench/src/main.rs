@@ -447,6 +447,9 @@ fn run(options: &Options) -> Result<(), BoxError> {
         let table = poll::poll_table(&rtts, options.runs.unwrap_or(7))?;
         print!("{table}");
         println!();
+        let table = poll::session_table(Duration::from_millis(20), options.runs.unwrap_or(7))?;
+        print!("{table}");
+        println!();
     }
     if options.workloads.iter().any(|k| k == "sessions") {
         let table = idle_sessions(options.sessions)?;

@@ -374,8 +374,17 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
             });
         }
     }
+    Ok(render(
+        &format!(
+            "### \"Nothing new\" poll: connect, log in, STAT or LIST, UIDL, QUIT ({MESSAGES} messages, {runs} runs)"
+        ),
+        rows,
+    ))
+}
+
+fn render(title: &str, rows: Vec<PollRow>) -> String {
     let mut out = format!(
-        "### \"Nothing new\" poll: connect, log in, STAT or LIST, UIDL, QUIT ({MESSAGES} messages, {runs} runs)\n\n\
+        "{title}\n\n\
          | client | RTT | median | min | round trips (counted) | vs raw time | vs raw round trips |\n\
          |---|---:|---:|---:|---:|---:|---:|\n"
     );
@@ -393,5 +402,212 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
             row.turns as i64 - row.raw_turns as i64,
         ));
     }
-    Ok(out)
+    out
+}
+
+/// Messages of the whole-session fetch: workload (a)'s mailbox.
+const FETCH_MESSAGES: u64 = 1000;
+
+/// A whole fetch session, connect to close: how it is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetcher {
+    /// Greeting; USER, PASS, STAT in one write; every RETR and QUIT in one write.
+    Raw,
+    /// `login`, `stat`, `retr_many`, `quit`.
+    OneAtATime(Kind),
+    /// Capabilities remembered, USER/PASS named: `login_and_stat`, then `retr_many_and_quit`.
+    Remembered(Kind),
+}
+
+impl Fetcher {
+    fn name(self) -> String {
+        match self {
+            Self::Raw => "raw: greeting; USER PASS STAT; every RETR and QUIT".to_owned(),
+            Self::OneAtATime(kind) => {
+                format!("{} `login`, `stat`, `retr_many`, `quit`", kind.name())
+            }
+            Self::Remembered(kind) => format!(
+                "{} `login_and_stat`, `retr_many_and_quit`, capabilities remembered",
+                kind.name()
+            ),
+        }
+    }
+}
+
+fn raw_fetch(addr: SocketAddr) -> Result<(), BoxError> {
+    let mut sock = TcpStream::connect(addr)?;
+    sock.set_nodelay(true)?;
+    let mut buf = vec![0; 256 * 1024];
+    let mut seen = Vec::new();
+    // The greeting, then the three answers to USER, PASS and STAT.
+    for (lines, send) in [
+        (1, b"USER demo\r\nPASS demo\r\nSTAT\r\n".to_vec()),
+        (3, Vec::new()),
+    ] {
+        while seen.iter().filter(|&&b| b == b'\n').count() < lines {
+            let n = sock.read(&mut buf)?;
+            if n == 0 {
+                return Err("raw fetch: closed early".into());
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen.clear();
+        sock.write_all(&send)?;
+    }
+    let mut commands = Vec::new();
+    for msg in 1..=FETCH_MESSAGES {
+        commands.extend_from_slice(format!("RETR {msg}\r\n").as_bytes());
+    }
+    commands.extend_from_slice(b"QUIT\r\n");
+    sock.write_all(&commands)?;
+    let finder = memchr::memmem::Finder::new(b"\r\n.\r\n");
+    let mut ends = 0;
+    let mut tail = Vec::new();
+    loop {
+        let n = sock.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        ends += finder.find_iter(&tail).count();
+        let keep = tail.len().saturating_sub(4);
+        tail.drain(..keep);
+        // A terminator inside the kept tail would be counted twice: it is at most 4 octets, shorter than one.
+    }
+    if ends as u64 != FETCH_MESSAGES {
+        return Err(format!("raw fetch: {ends} messages, expected {FETCH_MESSAGES}").into());
+    }
+    Ok(())
+}
+
+fn fetch_once(
+    fetcher: Fetcher,
+    addr: SocketAddr,
+    known: &KnownCapabilities,
+) -> Result<(), BoxError> {
+    let msgs: Vec<u64> = (1..=FETCH_MESSAGES).collect();
+    let (Fetcher::OneAtATime(kind) | Fetcher::Remembered(kind)) = fetcher else {
+        return raw_fetch(addr);
+    };
+    let poller = match fetcher {
+        Fetcher::Remembered(kind) => Poller::Remembered(kind),
+        _ => Poller::OneAtATime(kind),
+    };
+    let mut ends = 0u64;
+    let on_part = |_, part: pop3_session::Part<'_>| {
+        if matches!(part, pop3_session::Part::End) {
+            ends += 1;
+        }
+        Ok(())
+    };
+    match kind {
+        Kind::Blocking => {
+            let mut session =
+                poll_builder::<pop3_blocking::Blocking>(poller, addr, known).connect()?;
+            if let Fetcher::Remembered(_) = fetcher {
+                session.login_and_stat("demo", "demo")?;
+                session.retr_many_and_quit(&msgs, on_part)?;
+            } else {
+                session.login("demo", "demo")?;
+                session.stat()?;
+                session.retr_many(&msgs, on_part)?;
+                session.quit()?;
+            }
+        }
+        Kind::AsyncStd => {
+            async_fetch::<runtimes::AsyncStd>(fetcher, poller, addr, known, &msgs, on_part)?
+        }
+        Kind::Tokio => {
+            async_fetch::<runtimes::Tokio>(fetcher, poller, addr, known, &msgs, on_part)?
+        }
+    }
+    if ends != FETCH_MESSAGES {
+        return Err(format!(
+            "{}: {ends} messages, expected {FETCH_MESSAGES}",
+            fetcher.name()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn async_fetch<R: Runtime>(
+    fetcher: Fetcher,
+    poller: Poller,
+    addr: SocketAddr,
+    known: &KnownCapabilities,
+    msgs: &[u64],
+    on_part: impl FnMut(u64, pop3_session::Part<'_>) -> io::Result<()> + Send,
+) -> Result<(), BoxError> {
+    let builder = poll_builder::<Async<R::Transport>>(poller, addr, known);
+    R::block_on(async move {
+        let mut session = builder.connect().await?;
+        if let Fetcher::Remembered(_) = fetcher {
+            session.login_and_stat("demo", "demo").await?;
+            session.retr_many_and_quit(msgs, on_part).await?;
+        } else {
+            session.login("demo", "demo").await?;
+            session.stat().await?;
+            session.retr_many(msgs, on_part).await?;
+            session.quit().await?;
+        }
+        Ok(())
+    })
+}
+
+/// Workload (a) as whole sessions, connect to close, behind `rtt`: the raw client's round-trip schedule against
+/// the drivers', each counted.
+pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxError> {
+    let config = ServerConfig::default().with_user("demo", "demo");
+    let server = MemServer::start(
+        config,
+        Mailbox::generated(FETCH_MESSAGES as usize, 10 * 1024, 2, 1),
+    )?;
+    let proxy = TurnProxy::start(server.addr(), rtt)?;
+    let known = {
+        let mut first =
+            builder::<pop3_blocking::Blocking>(proxy.addr, ClientSettings::default()).connect()?;
+        first.capa()?;
+        let known = first.known_capabilities().ok_or("no capabilities learnt")?;
+        first.quit()?;
+        known
+    };
+    let mut fetchers = vec![Fetcher::Raw];
+    for kind in Kind::ALL {
+        fetchers.extend([Fetcher::OneAtATime(kind), Fetcher::Remembered(kind)]);
+    }
+    let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); fetchers.len()];
+    eprintln!(
+        "== whole sessions of workload (a): {} ms round trip",
+        rtt.as_millis()
+    );
+    for run in 0..runs {
+        for index in (0..fetchers.len()).map(|i| (i + run) % fetchers.len()) {
+            proxy.take_turns();
+            let start = Instant::now();
+            fetch_once(fetchers[index], proxy.addr, &known)?;
+            measured[index].0.push(start.elapsed());
+            measured[index].1 = proxy.take_turns();
+        }
+    }
+    let raw_median = median(&mut measured[0].0.clone());
+    let raw_turns = measured[0].1;
+    let rows = fetchers
+        .iter()
+        .zip(measured)
+        .map(|(fetcher, (times, turns))| PollRow {
+            name: fetcher.name(),
+            rtt,
+            times,
+            turns,
+            raw_median,
+            raw_turns,
+        })
+        .collect();
+    Ok(render(
+        &format!(
+            "### Whole sessions of workload (a), 1000 × 10 KiB, connect to close ({runs} runs)"
+        ),
+        rows,
+    ))
 }

@@ -827,6 +827,34 @@ impl<D: Driver> Session<D> {
         self.run_batch(op::RetrMany::retr(msgs, on_part))
     }
 
+    /// As [`Session::retr_many`], with QUIT behind the last RETR: a fetch that leaves the messages on the server
+    /// ends in the same write as its commands. The session is over afterwards, whatever the outcome.
+    ///
+    /// # Errors
+    /// As [`Session::retr_many`]; then QUIT's `-ERR`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let mut octets = 0;
+    /// session.retr_many_and_quit(&[1, 2], |_, part| {
+    ///     if let pop3_blocking::Part::Data(bytes) = part {
+    ///         octets += bytes.len();
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn retr_many_and_quit<'a, F>(&'a mut self, msgs: &[u64], on_part: F) -> D::Call<'a, ()>
+    where
+        F: FnMut(u64, Part<'_>) -> std::io::Result<()> + Send + 'a,
+    {
+        self.run_batch(op::RetrMany::retr(msgs, on_part).map(op::ThenQuit::new))
+    }
+
     /// DELE for many messages, pipelined when the server allows it (see [`Session::retr_many`]). Returns each message's outcome, in order.
     ///
     /// # Errors
