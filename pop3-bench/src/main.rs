@@ -1,7 +1,7 @@
 //! `pop3-bench`: end-to-end throughput and memory benchmarks of the POP3 clients on loopback.
 //!
 //! ```text
-//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [poll] [--runs N] [--no-python]
+//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [poll] [tls] [--runs N] [--no-python]
 //!     [--tuned WINDOW:READ_SIZE]... [--raw-read OCTETS]... [--sessions N]
 //! ```
 //!
@@ -198,7 +198,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--raw-read" => {
                 options.raw_reads.push(value()?);
             }
-            "a" | "b" | "c" | "memory" | "sessions" | "poll" => {
+            "a" | "b" | "c" | "memory" | "sessions" | "poll" | "tls" => {
                 options.workloads.push(arg.clone());
             }
             "all" => {}
@@ -206,7 +206,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         }
     }
     if options.workloads.is_empty() {
-        options.workloads = ["a", "b", "c", "memory", "sessions", "poll"]
+        options.workloads = ["a", "b", "c", "memory", "sessions", "poll", "tls"]
             .map(str::to_owned)
             .to_vec();
     }
@@ -450,6 +450,10 @@ fn run(options: &Options) -> Result<(), BoxError> {
         let table = poll::session_table(Duration::from_millis(20), options.runs.unwrap_or(7))?;
         print!("{table}");
         println!();
+    }
+    if options.workloads.iter().any(|k| k == "tls") {
+        let table = poll::tls::table(options.runs.unwrap_or(7))?;
+        print!("{table}");
     }
     if options.workloads.iter().any(|k| k == "sessions") {
         let table = idle_sessions(options.sessions)?;

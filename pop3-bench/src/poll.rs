@@ -391,15 +391,22 @@ fn render(title: &str, rows: Vec<PollRow>) -> String {
     for mut row in rows {
         let med = median(&mut row.times);
         let min = row.times[0];
+        // Straight to the server, without the counting proxy: round trips are not counted.
+        let (rtt, turns, more) = if row.rtt.is_zero() {
+            ("loopback".to_owned(), "–".to_owned(), "–".to_owned())
+        } else {
+            (
+                format!("{} ms", row.rtt.as_millis()),
+                row.turns.to_string(),
+                format!("{:+}", row.turns as i64 - row.raw_turns as i64),
+            )
+        };
         out.push_str(&format!(
-            "| {} | {} ms | {:.1} ms | {:.1} ms | {} | ×{:.2} | {:+} |\n",
+            "| {} | {rtt} | {:.1} ms | {:.1} ms | {turns} | ×{:.2} | {more} |\n",
             row.name,
-            row.rtt.as_millis(),
             med.as_secs_f64() * 1e3,
             min.as_secs_f64() * 1e3,
-            row.turns,
             med.as_secs_f64() / row.raw_median.as_secs_f64(),
-            row.turns as i64 - row.raw_turns as i64,
         ));
     }
     out
@@ -610,4 +617,269 @@ pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxErr
         ),
         rows,
     ))
+}
+
+/// The TLS half: implicit TLS (POP3S) sessions of workload (a) and (b) and of the poll, each client keeping its
+/// own `rustls::ClientConfig` across runs, so that every run after the first resumes its TLS session (rustls'
+/// in-memory session cache; the drivers share one configuration per `Builder`).
+pub(crate) mod tls {
+    use super::*;
+    use pop3_session::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    use pop3_session::{Security, TlsOptions};
+
+    /// The workloads run over TLS.
+    #[derive(Debug, Clone, Copy)]
+    struct Load {
+        title: &'static str,
+        messages: u64,
+        size: usize,
+        dots: u8,
+        rtt: Option<Duration>,
+    }
+
+    const LOADS: [Load; 3] = [
+        Load {
+            title: "W1 (a) 1000 × 10 KiB, loopback",
+            messages: 1000,
+            size: 10 * 1024,
+            dots: 2,
+            rtt: None,
+        },
+        Load {
+            title: "W2 (b) 20 × 5 MiB, loopback",
+            messages: 20,
+            size: 5 * 1024 * 1024,
+            dots: 5,
+            rtt: None,
+        },
+        Load {
+            title: "W3 (c) 1000 × 10 KiB, 20 ms round trip",
+            messages: 1000,
+            size: 10 * 1024,
+            dots: 2,
+            rtt: Some(Duration::from_millis(20)),
+        },
+    ];
+
+    fn raw_config(ca: &pop3_memserver::tls::TestCa) -> Result<Arc<ClientConfig>, BoxError> {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Ok(Arc::new(
+            ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        ))
+    }
+
+    /// The raw TLS client: the same handshake through rustls, then the raw schedule, counting terminators.
+    fn raw_tls_fetch(
+        addr: SocketAddr,
+        config: &Arc<ClientConfig>,
+        messages: u64,
+    ) -> Result<(), BoxError> {
+        let sock = TcpStream::connect(addr)?;
+        sock.set_nodelay(true)?;
+        let conn = ClientConnection::new(Arc::clone(config), "127.0.0.1".try_into()?)?;
+        let mut tls = StreamOwned::new(conn, sock);
+        let mut buf = vec![0; 256 * 1024];
+        let mut seen = Vec::new();
+        for (lines, send) in [
+            (1, b"USER demo\r\nPASS demo\r\nSTAT\r\n".to_vec()),
+            (3, Vec::new()),
+        ] {
+            while seen.iter().filter(|&&b| b == b'\n').count() < lines {
+                let n = tls.read(&mut buf)?;
+                if n == 0 {
+                    return Err("raw TLS fetch: closed early".into());
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen.clear();
+            tls.write_all(&send)?;
+        }
+        let mut commands = Vec::new();
+        for msg in 1..=messages {
+            commands.extend_from_slice(format!("RETR {msg}\r\n").as_bytes());
+        }
+        commands.extend_from_slice(b"QUIT\r\n");
+        tls.write_all(&commands)?;
+        tls.flush()?;
+        let finder = memchr::memmem::Finder::new(b"\r\n.\r\n");
+        let mut ends = 0;
+        let mut tail = Vec::new();
+        loop {
+            let n = match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // The server closed after QUIT's answer without close_notify.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e.into()),
+            };
+            tail.extend_from_slice(&buf[..n]);
+            ends += finder.find_iter(&tail).count();
+            let keep = tail.len().saturating_sub(4);
+            tail.drain(..keep);
+        }
+        if ends as u64 != messages {
+            return Err(format!("raw TLS fetch: {ends} messages, expected {messages}").into());
+        }
+        Ok(())
+    }
+
+    fn tls_builder<D: Driver>(
+        addr: SocketAddr,
+        ca_pem: &str,
+        known: Option<&KnownCapabilities>,
+    ) -> Result<pop3_session::Builder<D>, BoxError> {
+        let builder = builder::<D>(addr, ClientSettings::default())
+            .security(Security::Implicit)
+            .tls(TlsOptions::default().ca_pem(ca_pem.as_bytes())?);
+        Ok(match known {
+            Some(known) => builder
+                .known_capabilities(known.clone())
+                .login_method(LoginMethod::UserPass),
+            None => builder,
+        })
+    }
+
+    fn ends_counter(
+        ends: &mut u64,
+    ) -> impl FnMut(u64, pop3_session::Part<'_>) -> io::Result<()> + Send + '_ {
+        |_, part| {
+            if matches!(part, pop3_session::Part::End) {
+                *ends += 1;
+            }
+            Ok(())
+        }
+    }
+
+    /// One TLS session with each driver's builder, kept across runs.
+    struct Builders {
+        blocking: pop3_session::Builder<pop3_blocking::Blocking>,
+        async_std: pop3_session::Builder<Async<<runtimes::AsyncStd as Runtime>::Transport>>,
+        tokio: pop3_session::Builder<Async<<runtimes::Tokio as Runtime>::Transport>>,
+    }
+
+    fn driver_fetch(builders: &Builders, kind: Kind, messages: u64) -> Result<(), BoxError> {
+        let msgs: Vec<u64> = (1..=messages).collect();
+        let mut ends = 0;
+        match kind {
+            Kind::Blocking => {
+                let mut session = builders.blocking.connect()?;
+                session.login_and_stat("demo", "demo")?;
+                session.retr_many_and_quit(&msgs, ends_counter(&mut ends))?;
+            }
+            Kind::AsyncStd => runtimes::AsyncStd::block_on(async {
+                let mut session = builders.async_std.connect().await?;
+                session.login_and_stat("demo", "demo").await?;
+                session
+                    .retr_many_and_quit(&msgs, ends_counter(&mut ends))
+                    .await?;
+                Ok(())
+            })?,
+            Kind::Tokio => runtimes::Tokio::block_on(async {
+                let mut session = builders.tokio.connect().await?;
+                session.login_and_stat("demo", "demo").await?;
+                session
+                    .retr_many_and_quit(&msgs, ends_counter(&mut ends))
+                    .await?;
+                Ok(())
+            })?,
+        }
+        if ends != messages {
+            return Err(format!("{}: {ends} messages, expected {messages}", kind.name()).into());
+        }
+        Ok(())
+    }
+
+    /// POP3S whole sessions, connect to close, of W1, W2 and W3, raw rustls client against every driver.
+    pub(crate) fn table(runs: usize) -> Result<String, BoxError> {
+        let pki = pop3_memserver::tls::TestPki::generate();
+        let ca_pem = pki.ca.cert_pem();
+        let mut out = String::new();
+        for load in LOADS {
+            eprintln!("== POP3S: {}", load.title);
+            let config = ServerConfig::default()
+                .with_user("demo", "demo")
+                .with_implicit_tls(pki.server_config());
+            let server = MemServer::start(
+                config,
+                Mailbox::generated(load.messages as usize, load.size, load.dots, 1),
+            )?;
+            let proxy = load
+                .rtt
+                .map(|rtt| TurnProxy::start(server.addr(), rtt))
+                .transpose()?;
+            let addr = proxy.as_ref().map_or(server.addr(), |p| p.addr);
+            // What a first session learnt.
+            let known = {
+                let mut first =
+                    tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, None)?.connect()?;
+                first.capa()?;
+                let known = first.known_capabilities().ok_or("no capabilities learnt")?;
+                first.quit()?;
+                known
+            };
+            let builders = Builders {
+                blocking: tls_builder(addr, &ca_pem, Some(&known))?,
+                async_std: tls_builder(addr, &ca_pem, Some(&known))?,
+                tokio: tls_builder(addr, &ca_pem, Some(&known))?,
+            };
+            let raw = raw_config(&pki.ca)?;
+            let clients: Vec<Option<Kind>> =
+                std::iter::once(None).chain(Kind::ALL.map(Some)).collect();
+            let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); clients.len()];
+            // One unrecorded run each: the first handshake is a full one, every later one resumes.
+            for run in 0..=runs {
+                for index in (0..clients.len()).map(|i| (i + run) % clients.len()) {
+                    if let Some(p) = &proxy {
+                        p.take_turns();
+                    }
+                    let start = Instant::now();
+                    match clients[index] {
+                        None => raw_tls_fetch(addr, &raw, load.messages)?,
+                        Some(kind) => driver_fetch(&builders, kind, load.messages)?,
+                    }
+                    let elapsed = start.elapsed();
+                    if run > 0 {
+                        measured[index].0.push(elapsed);
+                        measured[index].1 = proxy.as_ref().map_or(0, TurnProxy::take_turns);
+                    }
+                }
+            }
+            let raw_median = median(&mut measured[0].0.clone());
+            let raw_turns = measured[0].1;
+            let rows = clients
+                .iter()
+                .zip(measured)
+                .map(|(client, (times, turns))| PollRow {
+                    name: match client {
+                        None => {
+                            "raw rustls: greeting; USER PASS STAT; every RETR and QUIT".to_owned()
+                        }
+                        Some(kind) => format!(
+                            "{} `login_and_stat`, `retr_many_and_quit`, remembered",
+                            kind.name()
+                        ),
+                    },
+                    rtt: load.rtt.unwrap_or_default(),
+                    times,
+                    turns,
+                    raw_median,
+                    raw_turns,
+                })
+                .collect();
+            out.push_str(&render(
+                &format!(
+                    "### POP3S {}, whole sessions, TLS resumed ({runs} runs)",
+                    load.title
+                ),
+                rows,
+            ));
+            out.push('\n');
+        }
+        Ok(out)
+    }
 }
