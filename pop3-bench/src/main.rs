@@ -501,6 +501,9 @@ fn run(options: &Options) -> Result<(), BoxError> {
     if options.workloads.iter().any(|k| k == "tls") {
         let table = poll::tls::table(options.runs.unwrap_or(7))?;
         print!("{table}");
+        let table = poll::tls::poll_table(options.runs.unwrap_or(7))?;
+        print!("{table}");
+        println!();
     }
     if options.workloads.iter().any(|k| k == "sessions") {
         let table = idle_sessions(options.sessions)?;

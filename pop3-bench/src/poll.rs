@@ -794,6 +794,158 @@ pub(crate) mod tls {
         Ok(())
     }
 
+    /// The raw TLS poll: the same handshake, then greeting; USER, PASS, STAT, UIDL, QUIT in one write.
+    fn raw_tls_poll(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<(), BoxError> {
+        let sock = TcpStream::connect(addr)?;
+        sock.set_nodelay(true)?;
+        let conn = ClientConnection::new(Arc::clone(config), "127.0.0.1".try_into()?)?;
+        let mut tls = StreamOwned::new(conn, sock);
+        let mut buf = vec![0; 64 * 1024];
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"\r\n") {
+            let n = tls.read(&mut buf)?;
+            if n == 0 {
+                return Err("raw TLS poll: no greeting".into());
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        tls.write_all(b"USER demo\r\nPASS demo\r\nSTAT\r\nUIDL\r\nQUIT\r\n")?;
+        tls.flush()?;
+        seen.clear();
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let text = String::from_utf8_lossy(&seen);
+        if text.matches("+OK").count() != 5 {
+            return Err(format!("raw TLS poll: unexpected answers {text:?}").into());
+        }
+        Ok(())
+    }
+
+    /// How a POP3S poll is made.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum TlsPoller {
+        Raw,
+        /// Capabilities remembered, `login_listing_and_quit`, the builder (and its TLS sessions) kept.
+        Resumed(Kind),
+        /// The same with a new builder every time: a full handshake.
+        Full,
+    }
+
+    /// The "nothing new" poll over POP3S behind 20 and 150 ms, raw rustls against every driver.
+    pub(crate) fn poll_table(runs: usize) -> Result<String, BoxError> {
+        let pki = pop3_memserver::tls::TestPki::generate();
+        let ca_pem = pki.ca.cert_pem();
+        let config = ServerConfig::default()
+            .with_user("demo", "demo")
+            .with_implicit_tls(pki.server_config());
+        let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
+        let mut rows = Vec::new();
+        for rtt in [Duration::from_millis(20), Duration::from_millis(150)] {
+            eprintln!("== POP3S poll: {} ms round trip", rtt.as_millis());
+            let proxy = TurnProxy::start(server.addr(), rtt)?;
+            let addr = proxy.addr;
+            let known = {
+                let mut first =
+                    tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, None)?.connect()?;
+                first.capa()?;
+                let known = first.known_capabilities().ok_or("no capabilities learnt")?;
+                first.quit()?;
+                known
+            };
+            let builders = Builders {
+                blocking: tls_builder(addr, &ca_pem, Some(&known))?,
+                async_std: tls_builder(addr, &ca_pem, Some(&known))?,
+                tokio: tls_builder(addr, &ca_pem, Some(&known))?,
+            };
+            let raw = raw_config(&pki.ca)?;
+            let mut pollers = vec![TlsPoller::Raw];
+            pollers.extend(Kind::ALL.map(TlsPoller::Resumed));
+            pollers.push(TlsPoller::Full);
+            let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); pollers.len()];
+            for run in 0..=runs {
+                for index in (0..pollers.len()).map(|i| (i + run) % pollers.len()) {
+                    proxy.take_turns();
+                    let start = Instant::now();
+                    let count = match pollers[index] {
+                        TlsPoller::Raw => raw_tls_poll(addr, &raw).map(|()| MESSAGES)?,
+                        TlsPoller::Full => {
+                            tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, Some(&known))?
+                                .connect()?
+                                .login_listing_and_quit("demo", "demo")?
+                                .1
+                                .len()
+                        }
+                        TlsPoller::Resumed(Kind::Blocking) => builders
+                            .blocking
+                            .connect()?
+                            .login_listing_and_quit("demo", "demo")?
+                            .1
+                            .len(),
+                        TlsPoller::Resumed(Kind::AsyncStd) => {
+                            runtimes::AsyncStd::block_on(async {
+                                let mut session = builders.async_std.connect().await?;
+                                Ok(session
+                                    .login_listing_and_quit("demo", "demo")
+                                    .await?
+                                    .1
+                                    .len())
+                            })?
+                        }
+                        TlsPoller::Resumed(Kind::Tokio) => runtimes::Tokio::block_on(async {
+                            let mut session = builders.tokio.connect().await?;
+                            Ok(session
+                                .login_listing_and_quit("demo", "demo")
+                                .await?
+                                .1
+                                .len())
+                        })?,
+                    };
+                    let elapsed = start.elapsed();
+                    expect_messages(count)?;
+                    // The first run of each is not recorded: its handshake is a full one.
+                    if run > 0 {
+                        measured[index].0.push(elapsed);
+                        measured[index].1 = proxy.take_turns();
+                    }
+                }
+            }
+            let raw_median = median(&mut measured[0].0.clone());
+            let raw_turns = measured[0].1;
+            for (poller, (times, turns)) in pollers.iter().zip(measured) {
+                rows.push(PollRow {
+                    name: match poller {
+                        TlsPoller::Raw => {
+                            "raw rustls: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned()
+                        }
+                        TlsPoller::Resumed(kind) => format!(
+                            "{} `login_listing_and_quit`, remembered, TLS resumed",
+                            kind.name()
+                        ),
+                        TlsPoller::Full => {
+                            "pop3-blocking `login_listing_and_quit`, remembered, new Builder: full handshake"
+                                .to_owned()
+                        }
+                    },
+                    rtt,
+                    times,
+                    turns,
+                    raw_median,
+                    raw_turns,
+                });
+            }
+        }
+        Ok(render(
+            &format!("### POP3S \"nothing new\" poll ({MESSAGES} messages, {runs} runs)"),
+            rows,
+        ))
+    }
+
     /// POP3S whole sessions, connect to close, of W1, W2 and W3, raw rustls client against every driver.
     pub(crate) fn table(runs: usize) -> Result<String, BoxError> {
         let pki = pop3_memserver::tls::TestPki::generate();
