@@ -285,3 +285,29 @@ fn a_poll_that_only_looks_is_one_write_after_the_greeting() {
     assert_eq!(listing.len(), 1);
     assert!(session.noop().is_err(), "the session is over after QUIT");
 }
+
+#[test]
+fn a_quit_refused_after_pipelined_deletions_is_the_error() {
+    // RFC 1939 §6: -ERR to QUIT means the server could not remove the messages.
+    let script = Script::new()
+        .server(GREETING)
+        .client("CAPA")
+        .server(CAPA_PIPELINING)
+        .client("USER alice")
+        .client("PASS s3cret")
+        .client("STAT")
+        .server("+OK\r\n+OK logged in\r\n+OK 1 10\r\n")
+        .client("DELE 1")
+        .client("QUIT")
+        .server("+OK marked\r\n-ERR some deleted messages not removed\r\n")
+        .stall_forever();
+    let server = ScriptedServer::start(script).unwrap();
+    let mut session = connect(&server);
+    session.login_and_stat("alice", "s3cret").expect("login");
+    let error = session.dele_many_and_quit(&[1]).unwrap_err();
+    assert_eq!(
+        error.server_error().map(|e| e.text()),
+        Some(&b"some deleted messages not removed"[..])
+    );
+    assert!(session.noop().is_err(), "the session is over after QUIT");
+}
