@@ -12,10 +12,12 @@
 //!   `state()` is `Closed`;
 //! - **wire hygiene**: every transmitted line ends in CRLF, holds no other CR, LF or NUL, equals the encoding of the
 //!   command that was queued (in FIFO order), is at most 255 octets (SASL continuations excepted), and credential
-//!   lines go out alone and are marked sensitive, their redacted form showing no secret;
+//!   lines are marked sensitive, their redacted form showing no secret; they go out alone unless the server
+//!   pipelines (then USER, PASS and APOP may travel together; STLS, AUTH and UTF8 still go alone);
 //! - **session rules**: responses are attributed to the oldest in-flight command; no credential line before TLS when
 //!   TLS is required; STLS at most once, alone, never after credentials, nothing written until its answer or the
-//!   handshake; TRANSACTION commands only after a successful login; pipelining only when CAPA said PIPELINING;
+//!   handshake; TRANSACTION commands only after a successful login, or read-only ones pipelined behind a PASS or
+//!   APOP still unanswered; pipelining only when CAPA said PIPELINING;
 //!   nothing at all after `Closed`, and `Closed` after EOF;
 //! - **safe display**: `Debug` of events and `Display` of errors contain no control characters.
 
@@ -109,6 +111,13 @@ impl Kind {
     /// Goes out alone.
     pub fn barrier(self) -> bool {
         self.credential() || matches!(self, Self::Stls | Self::Quit | Self::Utf8)
+    }
+
+    /// Goes out alone even when the server pipelines: USER, PASS and APOP may then travel together and with the
+    /// commands behind them, and QUIT behind a batch (RFC 2449 §6.6), but nothing follows STLS (RFC 2595 §4) or
+    /// AUTH (a line behind it would answer a SASL challenge).
+    pub fn strict_barrier(self) -> bool {
+        matches!(self, Self::Stls | Self::Utf8 | Self::Auth | Self::Rpop)
     }
 }
 
@@ -875,15 +884,13 @@ impl Driver {
             return;
         }
         let pipelined = lines.len() > 1 || !self.in_flight.is_empty();
+        let pipelining = self.config.pipelining == pop3_proto::Pipelining::Auto
+            && self
+                .client
+                .capabilities()
+                .is_some_and(Capabilities::pipelining);
         if pipelined {
-            assert!(
-                self.config.pipelining == pop3_proto::Pipelining::Auto
-                    && self
-                        .client
-                        .capabilities()
-                        .is_some_and(Capabilities::pipelining),
-                "pipelined without PIPELINING: {shown}"
-            );
+            assert!(pipelining, "pipelined without PIPELINING: {shown}");
         }
         let mut any_credential = false;
         for line in &lines {
@@ -894,11 +901,24 @@ impl Driver {
             let full = [*line, b"\r\n"].concat();
             assert!(full.len() <= 255, "command line longer than 255 octets");
             self.check_line(&mut sent, &full);
-            if sent.kind.barrier() {
+            let alone = if pipelining {
+                sent.kind.strict_barrier()
+            } else {
+                sent.kind.barrier()
+            };
+            if alone {
                 assert!(
                     lines.len() == 1 && self.in_flight.is_empty(),
                     "{:?} not sent alone",
                     sent.kind
+                );
+            }
+            if let Some(last) = self.in_flight.back() {
+                assert!(
+                    !last.kind.strict_barrier() && last.kind != Kind::Quit,
+                    "{:?} sent behind {:?}",
+                    sent.kind,
+                    last.kind
                 );
             }
             if sent.kind.credential() {
@@ -922,8 +942,16 @@ impl Driver {
                 self.last_stls = Some(sent.id);
             }
             if sent.kind.transaction_only() {
+                // Behind a PASS or APOP still unanswered, only read-only commands, and only when pipelining:
+                // after a refused login the server answers them -ERR and nothing changes.
+                let behind_login = pipelining
+                    && !matches!(sent.kind, Kind::Dele | Kind::Rset)
+                    && self
+                        .in_flight
+                        .iter()
+                        .any(|s| matches!(s.kind, Kind::Pass | Kind::Apop));
                 assert!(
-                    self.login_ok,
+                    self.login_ok || behind_login,
                     "{:?} before a successful login (D-04)",
                     sent.kind
                 );

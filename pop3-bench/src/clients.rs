@@ -235,7 +235,10 @@ impl ClientSettings {
 
 /// The settings every Rust client's session is opened with: plaintext, these protocol settings, USER/PASS or
 /// APOP allowed in the clear (loopback).
-fn builder<D: Driver>(addr: SocketAddr, settings: ClientSettings) -> pop3_session::Builder<D> {
+pub(crate) fn builder<D: Driver>(
+    addr: SocketAddr,
+    settings: ClientSettings,
+) -> pop3_session::Builder<D> {
     pop3_session::Builder::new(addr.ip().to_string())
         .port(addr.port())
         .security(Security::Plaintext)

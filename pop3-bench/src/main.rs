@@ -1,7 +1,8 @@
 //! `pop3-bench`: end-to-end throughput and memory benchmarks of the POP3 clients on loopback.
 //!
 //! ```text
-//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [--runs N] [--no-python]
+//! cargo run --release -p pop3-bench -- [a] [b] [c] [memory] [sessions] [poll] [tls] [tls-sessions] [--runs N]
+//!     [--no-python]
 //!     [--tuned WINDOW:READ_SIZE]... [--raw-read OCTETS]... [--sessions N]
 //! ```
 //!
@@ -21,6 +22,7 @@
 
 mod clients;
 mod memory;
+mod poll;
 mod report;
 mod runtimes;
 mod server;
@@ -197,13 +199,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--raw-read" => {
                 options.raw_reads.push(value()?);
             }
-            "a" | "b" | "c" | "memory" | "sessions" => options.workloads.push(arg.clone()),
+            "a" | "b" | "c" | "memory" | "sessions" | "poll" | "tls" | "tls-sessions" => {
+                options.workloads.push(arg.clone());
+            }
             "all" => {}
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if options.workloads.is_empty() {
-        options.workloads = ["a", "b", "c", "memory", "sessions"]
+        options.workloads = ["a", "b", "c", "memory", "sessions", "poll", "tls"]
             .map(str::to_owned)
             .to_vec();
     }
@@ -418,11 +422,50 @@ fn idle_sessions(count: usize) -> Result<String, BoxError> {
             .collect::<Result<Vec<_>, _>>()?;
         let addrs: Vec<_> = procs.iter().map(|p| p.addr).collect();
         reports.push(memory::run_sessions_child(
-            driver, count, read_size, &addrs,
+            driver, count, read_size, &addrs, None,
         )?);
     }
+    reports.extend(idle_tls_sessions(count)?);
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
     Ok(report::sessions_table(&reports, servers, hard))
+}
+
+/// Idle sessions over implicit TLS: each async driver, and rustls alone (TLS connections logged in by hand), so
+/// that rustls' share of a session is told from the client's.
+fn idle_tls_sessions(count: usize) -> Result<Vec<memory::SessionsReport>, BoxError> {
+    let dir = std::env::temp_dir().join(format!("pop3-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    server::write_tls_files(&dir)?;
+    let servers = count.div_ceil(SESSIONS_PER_SERVER).max(1);
+    let mut reports = Vec::new();
+    for driver in memory::SESSION_DRIVERS
+        .into_iter()
+        .chain([memory::RAW_RUSTLS])
+    {
+        eprintln!("== idle TLS sessions: {count} of {driver}, {servers} server processes");
+        let spec = ServerSpec {
+            messages: 3,
+            size: 4000,
+            dots: 2,
+            seed: 4,
+            latency: None,
+        };
+        let procs = (0..servers)
+            .map(|_| ServerProcess::spawn_tls(spec, &dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<_> = procs.iter().map(|p| p.addr).collect();
+        let mut report = memory::run_sessions_child(
+            driver,
+            count,
+            ClientSettings::default().read_size,
+            &addrs,
+            Some(&dir.join("ca.pem")),
+        )?;
+        report.driver = format!("{} over TLS", report.driver);
+        reports.push(report);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(reports)
 }
 
 fn run(options: &Options) -> Result<(), BoxError> {
@@ -436,6 +479,29 @@ fn run(options: &Options) -> Result<(), BoxError> {
     }
     if options.workloads.iter().any(|k| k == "memory") {
         let table = memory_stream()?;
+        print!("{table}");
+        println!();
+    }
+    if options.workloads.iter().any(|k| k == "poll") {
+        let rtts = [Duration::from_millis(20), Duration::from_millis(150)];
+        let table = poll::poll_table(&rtts, options.runs.unwrap_or(7))?;
+        print!("{table}");
+        println!();
+        let table = poll::session_table(Duration::from_millis(20), options.runs.unwrap_or(7))?;
+        print!("{table}");
+        println!();
+    }
+    if options.workloads.iter().any(|k| k == "tls-sessions") {
+        let reports = idle_tls_sessions(options.sessions)?;
+        let servers = options.sessions.div_ceil(SESSIONS_PER_SERVER).max(1);
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+        print!("{}", report::sessions_table(&reports, servers, hard));
+        println!();
+    }
+    if options.workloads.iter().any(|k| k == "tls") {
+        let table = poll::tls::table(options.runs.unwrap_or(7))?;
+        print!("{table}");
+        let table = poll::tls::poll_table(options.runs.unwrap_or(7))?;
         print!("{table}");
         println!();
     }

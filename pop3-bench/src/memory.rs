@@ -174,8 +174,22 @@ pub(crate) const SESSION_DRIVERS: [&str; 2] = [AsyncStd::DRIVER, Tokio::DRIVER];
 /// The `sessions-child` mode: `DRIVER COUNT READ_SIZE ADDR[,ADDR…]`. Opens COUNT sessions of the async driver
 /// (plaintext, logged in) spread over the servers, keeps them all open and idle, and prints the memory figures.
 pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
-    let [driver, count, read_size, addrs] = args else {
-        return Err("sessions-child pop3-async-std|pop3-tokio COUNT READ_SIZE ADDR[,ADDR…]".into());
+    // A fifth argument, the CA's PEM file, makes every session implicit TLS to servers started with `--tls`.
+    let (driver, count, read_size, addrs, ca) = match args {
+        [driver, count, read_size, addrs] => (driver, count, read_size, addrs, None),
+        [driver, count, read_size, addrs, ca] => (
+            driver,
+            count,
+            read_size,
+            addrs,
+            Some(fs::read_to_string(ca)?),
+        ),
+        _ => {
+            return Err(
+                "sessions-child pop3-async-std|pop3-tokio|rustls COUNT READ_SIZE ADDR[,ADDR…] [CA_PEM]"
+                    .into(),
+            );
+        }
     };
     let count: usize = count.parse()?;
     let settings = ClientSettings {
@@ -191,10 +205,73 @@ pub(crate) fn sessions_child(args: &[String]) -> Result<(), BoxError> {
         return Err(format!("open-file limit {limit} is too low for {count} sessions").into());
     }
     match driver.as_str() {
-        AsyncStd::DRIVER => idle_sessions::<AsyncStd>(count, settings, addrs),
-        Tokio::DRIVER => idle_sessions::<Tokio>(count, settings, addrs),
+        AsyncStd::DRIVER => idle_sessions::<AsyncStd>(count, settings, addrs, ca),
+        Tokio::DRIVER => idle_sessions::<Tokio>(count, settings, addrs, ca),
+        RAW_RUSTLS => idle_rustls(count, &addrs, &ca.ok_or("the rustls row needs a CA")?),
         other => Err(format!("unknown async driver {other}").into()),
     }
+}
+
+/// The `sessions-child` name of rustls alone: TLS connections logged in by hand, to tell rustls' share of an idle
+/// TLS session from the client's.
+pub(crate) const RAW_RUSTLS: &str = "rustls";
+
+/// Opens `count` TLS connections with rustls alone (blocking, one after another), each with the greeting read
+/// and USER/PASS answered, keeps them idle and prints the figures as `idle_sessions` does.
+fn idle_rustls(count: usize, addrs: &[SocketAddr], ca_pem: &str) -> Result<(), BoxError> {
+    use std::io::{Read as _, Write as _};
+
+    use pop3_session::rustls::pki_types::CertificateDer;
+    use pop3_session::rustls::pki_types::pem::PemObject as _;
+    use pop3_session::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes())?)?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let open = |addr: &SocketAddr| -> Result<StreamOwned<ClientConnection, std::net::TcpStream>, BoxError> {
+        let sock = std::net::TcpStream::connect(addr)?;
+        let conn = ClientConnection::new(std::sync::Arc::clone(&config), "127.0.0.1".try_into()?)?;
+        let mut tls = StreamOwned::new(conn, sock);
+        let mut seen = Vec::new();
+        let mut buf = [0; 512];
+        for (lines, send) in [(1, &b"USER demo\r\nPASS demo\r\n"[..]), (3, &b""[..])] {
+            while seen.iter().filter(|&&b| b == b'\n').count() < lines {
+                let n = tls.read(&mut buf)?;
+                if n == 0 {
+                    return Err("rustls row: closed early".into());
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            tls.write_all(send)?;
+        }
+        Ok(tls)
+    };
+    drop(open(&addrs[0])?);
+    let baseline = proc_mem()?;
+    let timer = Instant::now();
+    let mut connections = Vec::with_capacity(count);
+    for i in 0..count {
+        connections.push(open(&addrs[i % addrs.len()])?);
+    }
+    let open_secs = timer.elapsed().as_secs_f64();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let idle = proc_mem()?;
+    println!(
+        "sessions {RAW_RUSTLS} {} 0 {open_secs} {} {} {} {} {}",
+        connections.len(),
+        baseline.rss_kib,
+        baseline.hwm_kib,
+        idle.rss_kib,
+        idle.hwm_kib,
+        size_of::<StreamOwned<ClientConnection, std::net::TcpStream>>()
+    );
+    Ok(())
 }
 
 /// Opens `count` sessions of `R`'s driver on one `R` runtime, `OPEN_BATCH` at a time (each a task), keeps them
@@ -203,10 +280,45 @@ fn idle_sessions<R: Runtime>(
     count: usize,
     settings: ClientSettings,
     addrs: Vec<SocketAddr>,
+    ca_pem: Option<String>,
 ) -> Result<(), BoxError> {
+    // With TLS, one builder per server, shared by its sessions (one rustls configuration, as a poller has).
+    let builders = match &ca_pem {
+        Some(pem) => Some(
+            addrs
+                .iter()
+                .map(|&addr| {
+                    Ok(std::sync::Arc::new(
+                        crate::clients::builder::<pop3_session::Async<R::Transport>>(
+                            addr, settings,
+                        )
+                        .security(pop3_session::Security::Implicit)
+                        .tls(pop3_session::TlsOptions::default().ca_pem(pem.as_bytes())?),
+                    ))
+                })
+                .collect::<Result<Vec<_>, BoxError>>()?,
+        ),
+        None => None,
+    };
+    let open = move |i: usize| {
+        let addr = addrs[i % addrs.len()];
+        let builder = builders
+            .as_ref()
+            .map(|b| std::sync::Arc::clone(&b[i % b.len()]));
+        async move {
+            match builder {
+                Some(builder) => {
+                    let mut session = builder.connect().await?;
+                    session.login("demo", "demo").await?;
+                    Ok::<_, BoxError>(session)
+                }
+                None => async_session::<R>(addr, settings).await,
+            }
+        }
+    };
     R::block_on(async move {
         // Start the runtime's threads and touch every code path once before the baseline.
-        let mut warm = async_session::<R>(addrs[0], settings).await?;
+        let mut warm = open(0).await?;
         warm.quit().await?;
         drop(warm);
         let baseline = proc_mem()?;
@@ -215,7 +327,7 @@ fn idle_sessions<R: Runtime>(
         let mut next = 0;
         while next < count {
             let batch: Vec<_> = (next..count.min(next + OPEN_BATCH))
-                .map(|i| R::spawn(async_session::<R>(addrs[i % addrs.len()], settings)))
+                .map(|i| R::spawn(open(i)))
                 .collect();
             next += batch.len();
             for task in batch {
@@ -251,16 +363,19 @@ pub(crate) fn run_sessions_child(
     count: usize,
     read_size: usize,
     addrs: &[SocketAddr],
+    ca_pem: Option<&std::path::Path>,
 ) -> Result<SessionsReport, BoxError> {
     let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+    let mut args = vec![
+        "sessions-child".to_owned(),
+        driver.to_owned(),
+        count.to_string(),
+        read_size.to_string(),
+        addrs.join(","),
+    ];
+    args.extend(ca_pem.map(|path| path.display().to_string()));
     let output = Command::new(std::env::current_exe()?)
-        .args([
-            "sessions-child".to_owned(),
-            driver.to_owned(),
-            count.to_string(),
-            read_size.to_string(),
-            addrs.join(","),
-        ])
+        .args(args)
         .stderr(Stdio::inherit())
         .output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -11,6 +11,10 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use pop3_session::rustls;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,8 +84,16 @@ pub(crate) struct ServerStats {
 
 /// The `serve` mode: runs until stdin reaches EOF.
 pub(crate) fn serve(args: &[String]) -> Result<(), String> {
+    // `--tls DIR` first: implicit TLS with the certificate and key that DIR holds (see `write_tls_files`).
+    let (tls, args) = match args {
+        [flag, dir, rest @ ..] if flag == "--tls" => (Some(server_tls(Path::new(dir))?), rest),
+        _ => (None, args),
+    };
     let spec = ServerSpec::from_args(args)?;
     let mut config = ServerConfig::default().with_user("demo", "demo");
+    if let Some(tls) = tls {
+        config = config.with_implicit_tls(tls);
+    }
     config.idle_timeout = Some(Duration::from_secs(3600));
     let mailbox = Mailbox::generated(spec.messages, spec.size, spec.dots, spec.seed);
     let total = mailbox.total_size();
@@ -123,6 +135,30 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     std::process::exit(0);
 }
 
+/// Writes a fresh test CA's certificate (`ca.pem`) and a server certificate and key for 127.0.0.1 (`server.der`,
+/// `server.key.der`) into `dir`, for TLS server processes and the clients that trust them.
+pub(crate) fn write_tls_files(dir: &Path) -> io::Result<()> {
+    let pki = pop3_memserver::tls::TestPki::generate();
+    std::fs::write(dir.join("ca.pem"), pki.ca.cert_pem())?;
+    std::fs::write(dir.join("server.der"), pki.server.cert_der.as_ref())?;
+    std::fs::write(dir.join("server.key.der"), &pki.server.key_der)
+}
+
+fn server_tls(dir: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"));
+    let cert = CertificateDer::from(read("server.der")?);
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(read("server.key.der")?));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}
+
 /// A running `pop3-bench serve` child.
 #[derive(Debug)]
 pub(crate) struct ServerProcess {
@@ -140,9 +176,22 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts the server process and waits until it listens.
     pub(crate) fn spawn(spec: ServerSpec) -> io::Result<Self> {
+        Self::spawn_with(spec, None)
+    }
+
+    /// Starts a server process serving implicit TLS with the files `write_tls_files` wrote into `dir`.
+    pub(crate) fn spawn_tls(spec: ServerSpec, dir: &Path) -> io::Result<Self> {
+        Self::spawn_with(spec, Some(dir))
+    }
+
+    fn spawn_with(spec: ServerSpec, tls: Option<&Path>) -> io::Result<Self> {
         let exe = std::env::current_exe()?;
+        let mut args = spec.to_args();
+        if let Some(dir) = tls {
+            args.splice(1..1, ["--tls".to_owned(), dir.display().to_string()]);
+        }
         let mut child = Command::new(exe)
-            .args(spec.to_args())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

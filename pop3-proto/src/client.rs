@@ -121,6 +121,9 @@ pub struct Client {
     projected: State,
     /// A queued or in-flight command whose response decides the next state.
     deciding: Option<Verb>,
+    /// The caller knows from an earlier session that the server pipelines; good until this session's first CAPA
+    /// is answered.
+    pipelining_remembered: bool,
     flags: Flags,
     rx: Receiver,
     out: Outgoing,
@@ -144,6 +147,7 @@ impl Client {
             state: State::Greeting,
             projected: State::Authorization,
             deciding: None,
+            pipelining_remembered: config.pipelining == Pipelining::Remembered,
             flags: Flags {
                 tls_active: config.tls_active,
                 ..Flags::default()
@@ -227,7 +231,12 @@ impl Client {
         if self.error.is_some() || self.projected == State::Closed {
             return Err(SendError::Closed);
         }
-        if let Some(pending) = self.deciding {
+        let behind_login = |pending: Verb| {
+            self.pipelines()
+                && matches!(pending, Verb::Pass | Verb::Apop)
+                && verb.may_follow_login()
+        };
+        if let Some(pending) = self.deciding.filter(|&pending| !behind_login(pending)) {
             return Err(SendError::OutcomePending {
                 command: verb.keyword(),
                 pending: pending.keyword(),
@@ -446,16 +455,25 @@ impl Client {
         self.pipeline.drop_queued();
     }
 
+    /// Whether commands are pipelined: not [`Pipelining::Never`], and this session's own CAPA listed PIPELINING
+    /// (RFC 2449 §6.6), or none was answered yet and the caller [remembers](Pipelining::Remembered) it. Then USER, PASS and APOP travel together, the read-only Transaction commands (STAT, LIST, UIDL, TOP,
+    /// RETR, NOOP) and QUIT may be sent behind a PASS or APOP whose answer is still to come (if the login fails,
+    /// the server answers them `-ERR` and nothing changes), and QUIT may follow a batch. STLS, AUTH, RPOP and UTF8
+    /// still go out alone.
+    pub fn pipelines(&self) -> bool {
+        self.config.pipelining != Pipelining::Never
+            && match &self.capabilities {
+                Some(capabilities) => capabilities.pipelining(),
+                None => self.pipelining_remembered,
+            }
+    }
+
     /// Moves queued commands to the output buffer as far as the pipelining policy allows.
     fn release(&mut self) {
         if matches!(self.state, State::Greeting | State::Closed) || self.flags.starting_tls {
             return;
         }
-        let pipelining = self.config.pipelining == Pipelining::Auto
-            && self
-                .capabilities
-                .as_ref()
-                .is_some_and(Capabilities::pipelining);
+        let pipelining = self.pipelines();
         self.pipeline
             .release(pipelining, self.config.max_in_flight_bytes, &mut self.out);
     }
@@ -767,9 +785,17 @@ impl Client {
         self.pipeline.finish_front();
         self.phase = Phase::Head;
         self.state = state::after_response(front.verb, ok, self.state);
+        if front.verb == Verb::Capa {
+            self.pipelining_remembered = false;
+        }
         if front.verb.decides_state() {
             self.deciding = None;
-            self.projected = self.state;
+            // Commands queued behind a login that failed are answered `-ERR` and change nothing; a QUIT among
+            // them still ends the session.
+            let state = self.state;
+            self.projected = self.pipeline.verbs().fold(state, |projected, verb| {
+                state::after_response(verb, true, projected)
+            });
         }
         if self.state == State::Closed {
             self.close();

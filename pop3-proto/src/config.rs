@@ -30,6 +30,11 @@ pub enum Pipelining {
     Auto,
     /// Never pipeline, whatever the server says. For servers that advertise it and break under it.
     Never,
+    /// Pipeline from the first command, since the caller remembers from an earlier session that this server lists
+    /// `PIPELINING`; once this session's first CAPA is answered, as [`Pipelining::Auto`] (a refused CAPA means no
+    /// pipelining). Nothing else is taken on trust: the capabilities stay unknown until CAPA answers. A poller that
+    /// names its login method then sends CAPA, the credentials and its first commands in one write.
+    Remembered,
 }
 
 /// Settings for a [`Client`](crate::Client). Start from [`Config::default`] and change what you need.

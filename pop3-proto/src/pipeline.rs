@@ -89,22 +89,39 @@ impl Pipeline {
         self.queue.clear();
     }
 
+    /// The verbs in flight and queued, oldest first.
+    pub(crate) fn verbs(&self) -> impl Iterator<Item = Verb> + '_ {
+        self.in_flight
+            .iter()
+            .map(|c| c.verb)
+            .chain(self.queue.iter().map(|c| c.verb))
+    }
+
     /// Moves queued commands to the output as far as the policy allows: with `pipelining`, commands follow each
-    /// other up to `max_in_flight_bytes`; barriers and credentials always go out alone.
+    /// other up to `max_in_flight_bytes` and only strict barriers go out alone; without it, barriers and
+    /// credentials always go out alone.
     pub(crate) fn release(
         &mut self,
         pipelining: bool,
         max_in_flight_bytes: usize,
         out: &mut Outgoing,
     ) {
+        let alone = |verb: Verb, secret: bool| {
+            if pipelining {
+                verb.is_strict_barrier()
+            } else {
+                verb.is_barrier() || secret
+            }
+        };
         while let Some(next) = self.queue.front() {
-            let alone = next.verb.is_barrier() || next.secret_from.is_some();
-            let may_go = match self.in_flight.front() {
-                None => !alone || out.is_empty(),
-                Some(front) => {
+            let next_alone = alone(next.verb, next.secret_from.is_some());
+            let may_go = match self.in_flight.back() {
+                None => !next_alone || out.is_empty(),
+                Some(last) => {
                     pipelining
-                        && !alone
-                        && !front.verb.is_barrier()
+                        && !next_alone
+                        && !last.verb.is_strict_barrier()
+                        && last.verb != Verb::Quit
                         && self.in_flight_bytes + next.line.len() <= max_in_flight_bytes
                 }
             };
@@ -123,7 +140,7 @@ impl Pipeline {
                 asked: next.asked,
                 len: next.line.len(),
             });
-            if alone {
+            if next_alone {
                 break;
             }
         }

@@ -88,8 +88,27 @@ impl Verb {
         )
     }
 
-    /// Commands that go out alone: nothing else in flight before them, nothing released after them until their
-    /// response arrives (RFC 2449 §6.6 leaves pipelining across these to chance; RFC 2595 §4 forbids it for STLS).
+    /// Commands that go out alone even when the server pipelines: STLS (RFC 2595 §4 forbids anything behind it),
+    /// AUTH (a command behind it would be read as the answer to a SASL challenge), RPOP and UTF8 (their answers
+    /// change how what follows is understood).
+    pub(crate) const fn is_strict_barrier(self) -> bool {
+        matches!(self, Self::Rpop | Self::Auth | Self::Stls | Self::Utf8)
+    }
+
+    /// Commands that may be queued behind a PASS or APOP whose answer is still to come, when the server pipelines:
+    /// none of them changes anything if the login fails (the server answers `-ERR`), and QUIT then only ends a
+    /// session that never logged in.
+    pub(crate) const fn may_follow_login(self) -> bool {
+        matches!(
+            self,
+            Self::Stat | Self::List | Self::Uidl | Self::Top | Self::Retr | Self::Noop | Self::Quit
+        )
+    }
+
+    /// Commands that go out alone when the server does not pipeline: nothing else in flight before them, nothing
+    /// released after them until their response arrives. When it does (RFC 2449 §6.6), only the
+    /// [strict barriers](Self::is_strict_barrier) still go out alone: USER, PASS and APOP follow each other and
+    /// the first commands of the Transaction state, and QUIT follows the last batch.
     pub(crate) const fn is_barrier(self) -> bool {
         matches!(
             self,

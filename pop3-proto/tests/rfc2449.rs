@@ -308,16 +308,18 @@ fn pipelined_retr_with_an_error_in_the_middle() {
 }
 
 #[test]
-fn credentials_and_quit_go_out_alone_while_pipelining() {
-    // USER, PASS and QUIT are barriers: nothing goes out with them, and QUIT waits for what is in flight.
-    // (HOSTILE C-02)
+fn credentials_travel_together_and_quit_follows_the_batch_while_pipelining() {
+    // Once the server said PIPELINING, USER and PASS go in one write, the first Transaction commands behind them,
+    // and QUIT behind the last batch: a poll in three round trips counting the greeting. (HOSTILE C-02)
     let run = session()
+        .when_idle([Command::Capa])
         .when_idle([
-            Command::Capa,
             Command::User("mrose"),
             Command::Pass("secret"),
+            Command::Stat,
+            Command::Uidl(None),
         ])
-        .when_idle([Command::Stat, Command::List(None), Command::Quit])
+        .when_idle([Command::List(None), Command::Quit])
         .replay(
             "
             S: +OK POP3 server ready
@@ -327,34 +329,91 @@ fn credentials_and_quit_go_out_alone_while_pipelining() {
             S: USER
             S: .
             C: USER mrose
-            S: +OK
             C: PASS secret
-            S: +OK
             C: STAT
-            C: LIST
+            C: UIDL
+            S: +OK
+            S: +OK maildrop locked
             S: +OK 0 0
             S: +OK
             S: .
+            C: LIST
             C: QUIT
+            S: +OK
+            S: .
             S: +OK bye
             ",
         );
     assert_eq!(
         run.transmits,
-        [
-            "CAPA",
-            "USER mrose",
-            "PASS <redacted>",
-            "STAT | LIST",
-            "QUIT"
-        ]
+        ["CAPA", "USER mrose | PASS <redacted>", "LIST | QUIT"]
     );
     assert_eq!(run.state(), State::Closed);
 }
 
 #[test]
-fn stls_apop_and_auth_go_out_alone_while_pipelining() {
-    // Each is sent with a LANG before it: the LANG goes first, then the barrier alone once LANG is answered.
+fn commands_behind_a_failed_login_are_refused_and_change_nothing() {
+    // The login's refusal comes first; STAT and UIDL queued behind it are answered -ERR, and the session is back
+    // in the Authorization state, ready for another try.
+    let run = session()
+        .when_idle([Command::Capa])
+        .when_idle([
+            Command::User("mrose"),
+            Command::Pass("wrong"),
+            Command::Stat,
+            Command::Uidl(None),
+        ])
+        .when_idle([Command::Quit])
+        .replay(
+            "
+            S: +OK POP3 server ready
+            C: CAPA
+            S: +OK
+            S: PIPELINING
+            S: .
+            C: USER mrose
+            C: PASS wrong
+            C: STAT
+            C: UIDL
+            S: +OK
+            S: -ERR [AUTH] invalid password
+            S: -ERR not logged in
+            S: -ERR not logged in
+            C: QUIT
+            S: +OK bye
+            ",
+        );
+    assert_eq!(
+        run.events[4..9],
+        [
+            ok(1, ""),
+            done(1),
+            err_with(2, Code::Auth, "invalid password"),
+            err(3, "not logged in"),
+            err(4, "not logged in"),
+        ]
+    );
+    assert_eq!(run.transmits[1..], ["USER mrose | PASS <redacted>", "QUIT"]);
+    assert_eq!(run.state(), State::Closed);
+}
+
+#[test]
+fn nothing_is_queued_behind_a_login_without_pipelining() {
+    // Before the server said PIPELINING (here: it never answered CAPA), STAT waits for the login's answer.
+    let mut client = pop3_proto::Client::new({
+        let mut config = pop3_proto::Config::default();
+        config.allow_plaintext_credentials = true;
+        config
+    });
+    client.send(Command::User("mrose")).unwrap();
+    client.send(Command::Pass("secret")).unwrap();
+    assert!(client.send(Command::Stat).is_err());
+}
+
+#[test]
+fn stls_and_auth_go_out_alone_while_pipelining_and_apop_follows() {
+    // Each is sent with a LANG before it: STLS and AUTH wait until LANG is answered and go out alone; APOP is one
+    // line answered +OK or -ERR, so it travels with the LANG.
     // (HOSTILE C-02)
     let run = session()
         .when_idle([Command::Capa])
@@ -390,9 +449,9 @@ fn stls_apop_and_auth_go_out_alone_while_pipelining() {
             S: SASL PLAIN
             S: .
             C: LANG
+            C: APOP mrose c4c9334bac560ecc979e58001b3e22fb
             S: +OK
             S: .
-            C: APOP mrose c4c9334bac560ecc979e58001b3e22fb
             S: -ERR [AUTH] no
             C: LANG
             S: +OK
@@ -408,8 +467,7 @@ fn stls_apop_and_auth_go_out_alone_while_pipelining() {
             "LANG",
             "STLS",
             "CAPA",
-            "LANG",
-            "APOP mrose <redacted>",
+            "LANG | APOP mrose <redacted>",
             "LANG",
             "AUTH PLAIN <redacted>"
         ]
@@ -489,4 +547,43 @@ fn pipelining_window_bounds_the_octets_in_flight() {
         (run.body(3), run.body(4), run.body(5)),
         (&b"one\r\n"[..], &b"two\r\n"[..], &b"three\r\n"[..])
     );
+}
+
+#[test]
+fn remembered_pipelining_sends_capa_and_the_login_in_one_write_until_capa_answers() {
+    // The caller remembers PIPELINING from an earlier session: CAPA, the credentials and STAT go in one write.
+    // This session's CAPA then says no PIPELINING, so from there on each command waits for its answer.
+    let run = session()
+        .config(|c| c.pipelining = Pipelining::Remembered)
+        .when_idle([
+            Command::Capa,
+            Command::User("mrose"),
+            Command::Pass("secret"),
+            Command::Stat,
+        ])
+        .when_idle([Command::Noop, Command::Quit])
+        .replay(
+            "
+            S: +OK POP3 server ready
+            C: CAPA
+            C: USER mrose
+            C: PASS secret
+            C: STAT
+            S: +OK
+            S: USER
+            S: .
+            S: +OK
+            S: +OK maildrop locked
+            S: +OK 0 0
+            C: NOOP
+            S: +OK
+            C: QUIT
+            S: +OK bye
+            ",
+        );
+    assert_eq!(
+        run.transmits,
+        ["CAPA | USER mrose | PASS <redacted>", "NOOP", "QUIT"]
+    );
+    assert_eq!(run.state(), State::Closed);
 }

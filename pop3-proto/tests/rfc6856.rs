@@ -67,14 +67,15 @@ fn utf8_goes_out_alone_and_only_before_login() {
             S: +OK
             S: .
             C: USER mrose
-            S: +OK
             C: PASS secret
+            S: +OK
             S: +OK
             ",
         );
+    // USER and PASS travel together since the server pipelines; UTF8 still goes out alone.
     assert_eq!(
         run.transmits,
-        ["CAPA", "UTF8", "LANG", "USER mrose", "PASS <redacted>"]
+        ["CAPA", "UTF8", "LANG", "USER mrose | PASS <redacted>"]
     );
     assert_eq!(
         run.sends.last(),

@@ -122,6 +122,30 @@ impl<D> Builder<D> {
         self
     }
 
+    /// Log in with this method instead of the strongest one offered ([`choose_login`](crate::choose_login)). For a
+    /// poller over TLS that values round trips: USER/PASS (or APOP) travel behind one another and the first
+    /// commands behind them when the server pipelines, where SCRAM takes three round trips of its own. The server
+    /// refuses a method it does not offer; credentials in clear still need
+    /// [`Builder::allow_plaintext_credentials`].
+    #[must_use]
+    pub fn login_method(mut self, method: crate::LoginMethod) -> Self {
+        self.settings.login_method = Some(method);
+        self
+    }
+
+    /// Start each session with what an earlier one learnt of this server ([`Session::known_capabilities`]), so
+    /// that it pipelines from its first command: with a [login method](Builder::login_method) named, CAPA, the
+    /// credentials and the first commands go in one write. Used only if it was learnt from the same host, port
+    /// and security; re-checked against the session's own CAPA as soon as that is answered; never used for
+    /// anything security-related (STLS and the SASL offers come from the live session alone).
+    ///
+    /// [`Session::known_capabilities`]: crate::Session::known_capabilities
+    #[must_use]
+    pub fn known_capabilities(mut self, known: crate::KnownCapabilities) -> Self {
+        self.settings.known_capabilities = Some(known);
+        self
+    }
+
     /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
     #[must_use]
     pub fn debug_level(mut self, level: u8) -> Self {

@@ -107,10 +107,13 @@ pub struct Conversation {
     client: Client,
     trace: Trace,
     host: String,
+    port: u16,
+    security: crate::Security,
     timeouts: Timeouts,
     pub(crate) max_message_size: u64,
     pub(crate) max_listing_entries: u64,
     pub(crate) utf8_when_offered: bool,
+    pub(crate) login_method: Option<crate::LoginMethod>,
     tls_options: TlsOptions,
     tls_config: Option<Arc<ClientConfig>>,
     status: Status,
@@ -136,6 +139,7 @@ const CANCELLED: &str = "a previous command was cancelled";
 
 impl Conversation {
     pub(crate) fn new(settings: Settings) -> Result<Self> {
+        let port = settings.port();
         let tls_config = match settings.security {
             crate::Security::Plaintext => None,
             _ => Some(settings.tls.client_config()?),
@@ -143,11 +147,14 @@ impl Conversation {
         Ok(Self {
             client: Client::new(settings.core_config()),
             trace: settings.trace,
+            port,
+            security: settings.security,
             host: settings.host,
             timeouts: settings.timeouts,
             max_message_size: settings.max_message_size,
             max_listing_entries: settings.max_listing_entries,
             utf8_when_offered: settings.utf8_when_offered,
+            login_method: settings.login_method,
             tls_options: settings.tls,
             tls_config,
             status: Status::Ready,
@@ -160,6 +167,17 @@ impl Conversation {
     /// The protocol core.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// What this session learnt of the server that the next one may use early: `None` until CAPA is answered.
+    pub(crate) fn known_capabilities(&self) -> Option<crate::KnownCapabilities> {
+        let capabilities = self.client.capabilities()?;
+        Some(crate::KnownCapabilities::new(
+            &self.host,
+            self.port,
+            self.security,
+            capabilities.pipelining(),
+        ))
     }
 
     /// The time limits in force.

@@ -31,6 +31,7 @@ mod asynchronous;
 mod builder;
 mod conversation;
 mod error;
+mod known;
 mod listing;
 mod op;
 mod session;
@@ -42,6 +43,7 @@ pub use asynchronous::{Async, AsyncConnect, AsyncIo, FromStream};
 pub use builder::Builder;
 pub use conversation::{Action, Conversation};
 pub use error::{Error, Result, ServerError, ServerRefusal};
+pub use known::{KnownCapabilities, ParseKnownCapabilitiesError};
 pub use listing::{Listing, Part, RawResponse, ScanListing, Stat, UniqueIdListing};
 pub use op::{LoginMethod, Operation, choose_login};
 pub use pop3_proto as proto;
@@ -55,9 +57,9 @@ pub use tls::{ALPN_POP3, TlsInfo, TlsOptions};
 /// same types whichever driver it uses.
 pub mod api {
     pub use crate::{
-        ALPN_POP3, Capabilities, Capability, Error, Listing, LoginMethod, Mechanism,
-        OwnedResponseCode, Part, RawResponse, Result, ScanListing, Security, ServerError,
-        ServerRefusal, Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing, choose_login, proto,
-        rustls,
+        ALPN_POP3, Capabilities, Capability, Error, KnownCapabilities, Listing, LoginMethod,
+        Mechanism, OwnedResponseCode, Part, RawResponse, Result, ScanListing, Security,
+        ServerError, ServerRefusal, Stat, Timeouts, TlsInfo, TlsOptions, UniqueIdListing,
+        choose_login, proto, rustls,
     };
 }

@@ -353,9 +353,102 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn login<'a>(&'a mut self, user: &'a str, password: &'a str) -> D::Call<'a, LoginMethod> {
+        let login = self.login_op(user, password);
+        self.run(login)
+    }
+
+    /// What this session learnt of the server that the next one may use before its own CAPA is answered (whether
+    /// it pipelines), for [`Builder::known_capabilities`]; its text form is meant for a state file. `None` until
+    /// CAPA was answered.
+    pub fn known_capabilities(&self) -> Option<crate::KnownCapabilities> {
+        self.conversation.known_capabilities()
+    }
+
+    /// Logs in as [`Session::login`] does and asks STAT: when the server pipelines and the login is USER/PASS or
+    /// APOP, STAT travels behind the credentials, so the login and the first answer take one round trip. What a
+    /// poller asks first.
+    ///
+    /// # Errors
+    /// The login's failure comes first, as [`Session::login`]'s (STAT, answered `-ERR` behind a refused login,
+    /// changed nothing); then STAT's.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let (_method, stat) = session.login_and_stat("alice", "secret")?;
+    /// println!("{} messages", stat.count);
+    /// # Ok(()) }
+    /// ```
+    pub fn login_and_stat<'a>(
+        &'a mut self,
+        user: &'a str,
+        password: &'a str,
+    ) -> D::Call<'a, (LoginMethod, Stat)> {
+        let stat = Single::new(Ok(Command::Stat), op::Stat::default());
+        let login = self.login_op(user, password);
+        self.run(op::LoginThen::new(login, stat))
+    }
+
+    /// Logs in as [`Session::login`] does and asks the listing as [`Session::listing`] does (LIST and UIDL): when
+    /// the server pipelines and the login is USER/PASS or APOP, both travel behind the credentials, so the login
+    /// and the listing take one round trip. What a fetcher asks first.
+    ///
+    /// # Errors
+    /// The login's failure comes first, as [`Session::login`]'s (LIST and UIDL, answered `-ERR` behind a refused
+    /// login, changed nothing); then the listing's.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let (_method, listing) = session.login_and_listing("alice", "secret")?;
+    /// println!("{} messages", listing.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn login_and_listing<'a>(
+        &'a mut self,
+        user: &'a str,
+        password: &'a str,
+    ) -> D::Call<'a, (LoginMethod, Vec<Listing>)> {
+        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let login = self.login_op(user, password);
+        self.run(op::LoginThen::new(login, listing))
+    }
+
+    /// As [`Session::login_and_listing`], with QUIT behind the listing: a poll that only looks (nothing is
+    /// deleted) ends in the same write. With the server known to pipeline ([`Builder::known_capabilities`]) and
+    /// USER/PASS named ([`Builder::login_method`]), the whole session after the greeting is one round trip, the
+    /// fewest POP3 allows. The session is over afterwards, whatever the outcome.
+    ///
+    /// # Errors
+    /// As [`Session::login_and_listing`]; then QUIT's `-ERR`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// let (_method, listing) = session.login_listing_and_quit("alice", "secret")?;
+    /// println!("{} messages", listing.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn login_listing_and_quit<'a>(
+        &'a mut self,
+        user: &'a str,
+        password: &'a str,
+    ) -> D::Call<'a, (LoginMethod, Vec<Listing>)> {
+        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let login = self.login_op(user, password);
+        self.run(op::LoginThen::new(login, op::ThenQuit::new(listing)))
+    }
+
+    fn login_op<'a>(&self, user: &'a str, password: &'a str) -> op::Login<'a> {
         let nonce = self.conversation.nonce().unwrap_or_default();
-        let utf8 = self.conversation.utf8_when_offered;
-        self.run(op::Login::new(user, password, nonce, utf8))
+        op::Login::new(user, password, nonce, self.conversation.utf8_when_offered)
+            .with_method(self.conversation.login_method)
     }
 
     /// STAT (RFC 1939 §5).
@@ -734,6 +827,34 @@ impl<D: Driver> Session<D> {
         self.run_batch(op::RetrMany::retr(msgs, on_part))
     }
 
+    /// As [`Session::retr_many`], with QUIT behind the last RETR: a fetch that leaves the messages on the server
+    /// ends in the same write as its commands. The session is over afterwards, whatever the outcome.
+    ///
+    /// # Errors
+    /// As [`Session::retr_many`]; then QUIT's `-ERR`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let mut octets = 0;
+    /// session.retr_many_and_quit(&[1, 2], |_, part| {
+    ///     if let pop3_blocking::Part::Data(bytes) = part {
+    ///         octets += bytes.len();
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn retr_many_and_quit<'a, F>(&'a mut self, msgs: &[u64], on_part: F) -> D::Call<'a, ()>
+    where
+        F: FnMut(u64, Part<'_>) -> std::io::Result<()> + Send + 'a,
+    {
+        self.run_batch(op::RetrMany::retr(msgs, on_part).map(op::ThenQuit::new))
+    }
+
     /// DELE for many messages, pipelined when the server allows it (see [`Session::retr_many`]). Returns each message's outcome, in order.
     ///
     /// # Errors
@@ -759,6 +880,32 @@ impl<D: Driver> Session<D> {
         msgs: &[u64],
     ) -> D::Call<'_, Vec<std::result::Result<(), ServerError>>> {
         self.run_batch(op::DeleMany::dele(msgs))
+    }
+
+    /// DELE for many messages, then QUIT, pipelined together when the server allows it: the deletions and the end
+    /// of the session take one round trip. Returns each message's outcome, in order; the server applies the
+    /// deletions only once QUIT is answered `+OK`, which this call waits for. The session is over afterwards,
+    /// whatever the outcome.
+    ///
+    /// # Errors
+    /// A message number of 0 (nothing is sent, and the session stays open), QUIT refused (the server could not
+    /// remove the messages: none of them is deleted), or a session error.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn main() -> pop3_blocking::Result<()> {
+    /// # let mut session = pop3_blocking::Session::builder("pop.example.com").connect()?;
+    /// # session.login("alice", "secret")?;
+    /// let outcomes = session.dele_many_and_quit(&[1, 2, 3])?;
+    /// assert!(outcomes.iter().all(Result::is_ok), "every message deleted");
+    /// # Ok(()) }
+    /// ```
+    pub fn dele_many_and_quit(
+        &mut self,
+        msgs: &[u64],
+    ) -> D::Call<'_, Vec<std::result::Result<(), ServerError>>> {
+        self.run_batch(op::DeleMany::dele(msgs).map(op::ThenQuit::new))
     }
 
     /// LIST and UIDL together, pipelined when the server allows it (see [`Session::retr_many`]): every message with its size and, if the

@@ -82,6 +82,8 @@ pub struct Settings {
     pub(crate) max_message_size: u64,
     pub(crate) max_listing_entries: u64,
     pub(crate) utf8_when_offered: bool,
+    pub(crate) login_method: Option<crate::LoginMethod>,
+    pub(crate) known_capabilities: Option<crate::KnownCapabilities>,
     pub(crate) trace: Trace,
 }
 
@@ -98,6 +100,8 @@ impl Settings {
             max_message_size: 256 * 1024 * 1024,
             max_listing_entries: 1_000_000,
             utf8_when_offered: false,
+            login_method: None,
+            known_capabilities: None,
             trace: Trace::default(),
         }
     }
@@ -134,6 +138,12 @@ impl Settings {
     pub(crate) fn core_config(&self) -> Config {
         let mut config = self.config.clone();
         config.tls_active = self.security == Security::Implicit;
+        let remembered = self.known_capabilities.as_ref().is_some_and(|known| {
+            known.pipelining() && known.is_for(&self.host, self.port(), self.security)
+        });
+        if remembered && config.pipelining == pop3_proto::Pipelining::Auto {
+            config.pipelining = pop3_proto::Pipelining::Remembered;
+        }
         config
     }
 }

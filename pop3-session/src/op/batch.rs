@@ -245,6 +245,10 @@ impl<O: Exchange> Exchange for WithCapabilities<O> {
         self.inner.resume(client)
     }
 
+    fn closes_session(&self) -> bool {
+        self.inner.closes_session()
+    }
+
     fn finish(self) -> Result<O::Output> {
         self.inner.finish()
     }

@@ -77,6 +77,8 @@ pub(crate) struct Login<'c> {
     /// Whether to say UTF8 first when the server offers it.
     utf8: bool,
     method: Option<LoginMethod>,
+    /// The method the caller chose, if any, instead of the strongest offered.
+    chosen: Option<LoginMethod>,
     /// The CAPA asked first, or the login's last command.
     waiting_for: Option<CommandId>,
     /// The login's first command.
@@ -93,6 +95,7 @@ impl<'c> Login<'c> {
             nonce,
             utf8,
             method: None,
+            chosen: None,
             waiting_for: None,
             first_login: None,
             details: None,
@@ -100,8 +103,16 @@ impl<'c> Login<'c> {
         }
     }
 
+    /// Logs in with `method` instead of the strongest offered.
+    pub(crate) fn with_method(mut self, method: Option<LoginMethod>) -> Self {
+        self.chosen = method;
+        self
+    }
+
     fn send_login(&mut self, client: &mut Client) -> Result<Flow> {
-        let method = choose_login(client.capabilities(), client.apop_timestamp().is_some());
+        let method = self.chosen.unwrap_or_else(|| {
+            choose_login(client.capabilities(), client.apop_timestamp().is_some())
+        });
         self.method = Some(method);
         let (user, password) = (self.user, self.password);
         let sasl = |mechanism| Command::Auth(mechanism);
@@ -156,6 +167,11 @@ impl Exchange for Login<'_> {
             return self.send_login(client);
         }
         self.waiting_for = Some(client.send(Command::Capa)?);
+        // With the method named by the caller, nothing in CAPA's answer changes what is sent: when the server is
+        // remembered to pipeline, the login goes at once, behind CAPA. (UTF8 must wait for CAPA to offer it.)
+        if self.chosen.is_some() && !self.utf8 && client.pipelines() {
+            return self.send_login(client);
+        }
         Ok(Flow::Continue)
     }
 
@@ -191,5 +207,97 @@ impl Exchange for Login<'_> {
             (None, Some(method)) => Ok(method),
             (None, None) => Err(Error::Closed(Some("no login was sent"))),
         }
+    }
+}
+
+/// Logs in, then runs `then`: behind the credentials in the same write when the server pipelines and the login is
+/// USER/PASS or APOP (one line each, answered `+OK` or `-ERR`), else once the login succeeded. A failed login ends
+/// the operation with its own error at once; the answers to commands queued behind it (`-ERR`, which change
+/// nothing) are read and dropped by the next call.
+pub(crate) struct LoginThen<'c, O> {
+    login: Login<'c>,
+    /// Whether the login's last command is answered.
+    login_done: bool,
+    then: O,
+    then_started: bool,
+    then_finished: bool,
+}
+
+impl<'c, O> LoginThen<'c, O> {
+    pub(crate) fn new(login: Login<'c>, then: O) -> Self {
+        Self {
+            login,
+            login_done: false,
+            then,
+            then_started: false,
+            then_finished: false,
+        }
+    }
+}
+
+impl<O: Exchange> LoginThen<'_, O> {
+    /// Queues `then` behind the login's commands if the core may pipeline it there.
+    fn start_behind_login(&mut self, client: &mut Client) -> Result<Flow> {
+        let one_line = matches!(
+            self.login.method,
+            Some(LoginMethod::UserPass | LoginMethod::Apop)
+        );
+        if one_line && client.pipelines() {
+            self.then_started = true;
+            self.then_finished = self.then.start(client)? == Flow::Finished;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+impl<O: Exchange> Exchange for LoginThen<'_, O> {
+    type Output = (LoginMethod, O::Output);
+
+    fn start(&mut self, client: &mut Client) -> Result<Flow> {
+        self.login.start(client)?;
+        if self.login.method.is_some() {
+            return self.start_behind_login(client);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_event(&mut self, event: &Event<'_>) -> Flow {
+        if !self.login_done {
+            return match self.login.on_event(event) {
+                Flow::Finished if self.login.refusal.is_some() => Flow::Finished,
+                Flow::Finished => {
+                    self.login_done = true;
+                    match (self.then_started, self.then_finished) {
+                        (false, _) => Flow::Resume,
+                        (true, true) => Flow::Finished,
+                        (true, false) => Flow::Continue,
+                    }
+                }
+                other => other,
+            };
+        }
+        self.then.on_event(event)
+    }
+
+    fn resume(&mut self, client: &mut Client) -> Result<Flow> {
+        if !self.login_done {
+            // The CAPA asked before the login is answered: the login goes now.
+            self.login.resume(client)?;
+            return self.start_behind_login(client);
+        }
+        if !self.then_started {
+            self.then_started = true;
+            return self.then.start(client);
+        }
+        self.then.resume(client)
+    }
+
+    fn closes_session(&self) -> bool {
+        self.then.closes_session()
+    }
+
+    fn finish(self) -> Result<(LoginMethod, O::Output)> {
+        let method = self.login.finish()?;
+        Ok((method, self.then.finish()?))
     }
 }

@@ -8,12 +8,12 @@ mod setup;
 mod single;
 
 pub(crate) use batch::{DeleMany, ListingBoth, RetrMany, WithCapabilities};
-pub(crate) use login::Login;
+pub(crate) use login::{Login, LoginThen};
 pub use login::{LoginMethod, choose_login};
 pub(crate) use setup::{Greeting, StartTls};
 pub(crate) use single::{
     Auth, Capa, Lang, ListAll, ListOne, Memory, Nothing, Quit, Raw, Single, Stat, Streamed,
-    UidlAll, UidlOne,
+    ThenQuit, UidlAll, UidlOne,
 };
 
 pub(crate) use sealed::{Exchange, Flow};

@@ -373,3 +373,71 @@ impl Exchange for Quit {
         self.0.finish()
     }
 }
+
+/// An operation with QUIT queued behind it: when the server pipelines, QUIT travels in the same write as the
+/// operation's last commands, so ending the session costs no round trip of its own. The session ends whatever the
+/// answers; QUIT's `-ERR` (the server could not apply the deletions) is the result's error.
+pub(crate) struct ThenQuit<O> {
+    inner: O,
+    inner_finished: bool,
+    quit: Quit,
+    quit_finished: bool,
+}
+
+impl<O> ThenQuit<O> {
+    pub(crate) fn new(inner: O) -> Self {
+        Self {
+            inner,
+            inner_finished: false,
+            quit: Quit::new(),
+            quit_finished: false,
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        if self.inner_finished && self.quit_finished {
+            Flow::Finished
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl<O: Exchange> Exchange for ThenQuit<O> {
+    type Output = O::Output;
+
+    fn start(&mut self, client: &mut Client) -> Result<Flow> {
+        self.inner_finished = self.inner.start(client)? == Flow::Finished;
+        self.quit.start(client)?;
+        Ok(Flow::Continue)
+    }
+
+    fn on_event(&mut self, event: &Event<'_>) -> Flow {
+        if event.id().is_some() && event.id() == self.quit.0.id {
+            self.quit_finished |= self.quit.on_event(event) == Flow::Finished;
+            return self.flow();
+        }
+        match self.inner.on_event(event) {
+            Flow::Finished => {
+                self.inner_finished = true;
+                self.flow()
+            }
+            other => other,
+        }
+    }
+
+    fn resume(&mut self, client: &mut Client) -> Result<Flow> {
+        self.inner_finished = self.inner.resume(client)? == Flow::Finished;
+        Ok(self.flow())
+    }
+
+    fn closes_session(&self) -> bool {
+        true
+    }
+
+    fn finish(self) -> Result<O::Output> {
+        let output = self.inner.finish();
+        self.quit.finish()?;
+        output
+    }
+}
