@@ -500,10 +500,12 @@ fn kill_9_in_the_middle_of_a_multi_account_run_then_rerun() {
         eprintln!("{name}: {} message(s) stored twice: {twice:?}", twice.len());
         if *name == "mda" {
             // An MDA that was running when its parent was killed delivers, unrecorded: that one message may come
-            // twice (see src/mda.rs). Never more than one per kill.
+            // again (see src/mda.rs). Never more than one extra copy per kill (kills that land at the same
+            // message each add one).
+            let extra: usize = twice.iter().map(|(_, n)| n - 1).sum();
             assert!(
-                twice.len() <= interrupted && twice.iter().all(|(_, n)| *n == 2),
-                "{name}: {twice:?}"
+                extra <= interrupted,
+                "{name}: {extra} extra copies after {interrupted} kills: {twice:?}"
             );
         } else {
             assert!(twice.is_empty(), "{name}: delivered twice: {twice:?}");
