@@ -16,6 +16,17 @@ target=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_director
 
 packages=()
 for crate in "${crates[@]}"; do packages+=(-p "$crate"); done
+# The dry run unpacks each fresh .crate into cargo's registry cache under its name and version, and a later run
+# reuses what is there: with the version unchanged, that is an earlier tree's source. Clear our own crates from
+# the local overlays (never from a real registry's cache) so that every run builds what is packaged now.
+for crate in "${crates[@]}"; do
+    for cached in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$crate-$version"; do
+        case "$cached" in
+            */index.crates.io-*/*) ;;
+            *) [ -d "$cached" ] && rm -rf "$cached" ;;
+        esac
+    done
+done
 # --allow-dirty: the check is about what the packages hold, so it also runs before a commit.
 cargo publish --dry-run --allow-dirty "${packages[@]}"
 # The same packages again as files to unpack (the dry run keeps its own out of sight); built above already.
