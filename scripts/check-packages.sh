@@ -27,8 +27,15 @@ for crate in "${crates[@]}"; do
         esac
     done
 done
+# Cargo takes a registry crate's build for immutable, so the dry run builds in a target directory of its own,
+# emptied first: an earlier run's builds of the same versions would be reused.
+dry_run_target="$target/publish-dry-run"
+rm -rf "$dry_run_target"
+# Likewise the packages' own test builds: unpacked files keep the tarball's old times, so cargo would take an
+# earlier run's test binaries (built in another temporary directory) for current.
+rm -rf "$target/package-tests"
 # --allow-dirty: the check is about what the packages hold, so it also runs before a commit.
-cargo publish --dry-run --allow-dirty "${packages[@]}"
+CARGO_TARGET_DIR="$dry_run_target" cargo publish --dry-run --allow-dirty "${packages[@]}"
 # The same packages again as files to unpack (the dry run keeps its own out of sight); built above already.
 cargo package --no-verify --allow-dirty "${packages[@]}"
 
