@@ -34,6 +34,12 @@ for version in "${!by_version[@]}"; do
     echo "msrv: Rust $version:${by_version[$version]}"
     # shellcheck disable=SC2086 # the package list is meant to split
     CARGO_TARGET_DIR="$target" cargo "+$version" build --all-targets ${by_version[$version]}
-    # shellcheck disable=SC2086
-    CARGO_TARGET_DIR="$target" cargo "+$version" test --lib --bins ${by_version[$version]}
+    for crate in ${by_version[$version]}; do
+        [ "$crate" = -p ] && continue
+        # The unit tests: a library's, or a binary's (pop3-fetch has no library).
+        kinds=()
+        [ -f "$crate/src/lib.rs" ] && kinds+=(--lib)
+        [ -f "$crate/src/main.rs" ] && kinds+=(--bins)
+        CARGO_TARGET_DIR="$target" cargo "+$version" test -p "$crate" "${kinds[@]}"
+    done
 done
