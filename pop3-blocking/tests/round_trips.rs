@@ -216,7 +216,7 @@ fn remembered_pipelining_sends_capa_and_the_login_in_one_write() {
     let port = server.addr().port();
     let mut session = remembering(
         &server,
-        &format!("pop3-capabilities 1 plaintext {port} PIPELINING 127.0.0.1"),
+        &format!("pop3-capabilities 2 plaintext {port} PIPELINING 127.0.0.1"),
     );
     let (_, listing) = session
         .login_and_listing("alice", "s3cret")
@@ -225,7 +225,70 @@ fn remembered_pipelining_sends_capa_and_the_login_in_one_write() {
     assert_eq!(
         session.known_capabilities().map(|k| k.to_string()),
         Some(format!(
-            "pop3-capabilities 1 plaintext {port} PIPELINING 127.0.0.1"
+            "pop3-capabilities 2 plaintext {port} PIPELINING 127.0.0.1"
+        ))
+    );
+    session.quit().expect("QUIT");
+}
+
+fn remembering_utf8(server: &ScriptedServer, known: &str) -> Session {
+    Session::builder("127.0.0.1")
+        .port(server.addr().port())
+        .security(Security::Plaintext)
+        .allow_plaintext_credentials()
+        .login_method(LoginMethod::UserPass)
+        .utf8_when_offered()
+        .known_capabilities(known.parse().expect("a known-capabilities line"))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .expect("connect")
+}
+
+#[test]
+fn a_server_remembered_without_utf8_takes_the_login_behind_capa_even_when_utf8_is_wanted() {
+    let server = ScriptedServer::start(listing_script()).unwrap();
+    let port = server.addr().port();
+    let mut session = remembering_utf8(
+        &server,
+        &format!("pop3-capabilities 2 plaintext {port} PIPELINING 127.0.0.1"),
+    );
+    let (_, listing) = session
+        .login_and_listing("alice", "s3cret")
+        .expect("login and listing in the same write as CAPA");
+    assert!(listing.is_empty());
+    session.quit().expect("QUIT");
+}
+
+#[test]
+fn a_server_remembered_with_utf8_is_asked_capa_first_so_utf8_precedes_the_login() {
+    let script = Script::new()
+        .server(GREETING)
+        .client("CAPA")
+        .server("+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\nUTF8\r\n.\r\n")
+        .client("UTF8")
+        .server("+OK UTF8 enabled\r\n")
+        .client("USER alice")
+        .client("PASS s3cret")
+        .client("LIST")
+        .client("UIDL")
+        .server("+OK\r\n+OK logged in\r\n+OK\r\n.\r\n+OK\r\n.\r\n")
+        .client("QUIT")
+        .server("+OK bye\r\n")
+        .stall_forever();
+    let server = ScriptedServer::start(script).unwrap();
+    let port = server.addr().port();
+    let mut session = remembering_utf8(
+        &server,
+        &format!("pop3-capabilities 2 plaintext {port} PIPELINING,UTF8 127.0.0.1"),
+    );
+    let (_, listing) = session
+        .login_and_listing("alice", "s3cret")
+        .expect("UTF8, then the login and listing");
+    assert!(listing.is_empty());
+    assert_eq!(
+        session.known_capabilities().map(|k| k.to_string()),
+        Some(format!(
+            "pop3-capabilities 2 plaintext {port} PIPELINING,UTF8 127.0.0.1"
         ))
     );
     session.quit().expect("QUIT");
@@ -277,7 +340,7 @@ fn a_poll_that_only_looks_is_one_write_after_the_greeting() {
     let port = server.addr().port();
     let mut session = remembering(
         &server,
-        &format!("pop3-capabilities 1 plaintext {port} PIPELINING 127.0.0.1"),
+        &format!("pop3-capabilities 2 plaintext {port} PIPELINING 127.0.0.1"),
     );
     let (_, listing) = session
         .login_listing_and_quit("alice", "s3cret")

@@ -112,7 +112,7 @@ pub struct Conversation {
     timeouts: Timeouts,
     pub(crate) max_message_size: u64,
     pub(crate) max_listing_entries: u64,
-    pub(crate) utf8_when_offered: bool,
+    pub(crate) utf8: crate::op::Utf8,
     pub(crate) login_method: Option<crate::LoginMethod>,
     tls_options: TlsOptions,
     tls_config: Option<Arc<ClientConfig>>,
@@ -140,6 +140,7 @@ const CANCELLED: &str = "a previous command was cancelled";
 impl Conversation {
     pub(crate) fn new(settings: Settings) -> Result<Self> {
         let port = settings.port();
+        let utf8 = settings.utf8_step();
         let tls_config = match settings.security {
             crate::Security::Plaintext => None,
             _ => Some(settings.tls.client_config()?),
@@ -153,7 +154,7 @@ impl Conversation {
             timeouts: settings.timeouts,
             max_message_size: settings.max_message_size,
             max_listing_entries: settings.max_listing_entries,
-            utf8_when_offered: settings.utf8_when_offered,
+            utf8,
             login_method: settings.login_method,
             tls_options: settings.tls,
             tls_config,
@@ -177,6 +178,7 @@ impl Conversation {
             self.port,
             self.security,
             capabilities.pipelining(),
+            capabilities.utf8(),
         ))
     }
 

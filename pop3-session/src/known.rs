@@ -6,31 +6,41 @@ use std::str::FromStr;
 
 use crate::settings::Security;
 
-/// What a server advertised that the next session with it may use before its own CAPA is answered: today
-/// whether it pipelines (RFC 2449 §6.6). Tied to the host, port and security it was learnt with, and used only
-/// by a session to the same. Nothing security-related is kept: STLS and the SASL mechanisms always come from the
-/// live session, and the live CAPA decides as soon as it is answered.
+/// What a server advertised that the next session with it may use before its own CAPA is answered: whether it
+/// pipelines (RFC 2449 §6.6), and whether it offered UTF8 (RFC 6856), which a session that says UTF8 when offered
+/// must otherwise wait for CAPA to learn before it logs in. Tied to the host, port and security it was learnt
+/// with, and used only by a session to the same. Nothing security-related is kept: STLS and the SASL mechanisms
+/// always come from the live session, and the live CAPA decides as soon as it is answered.
 ///
 /// Its text form (`Display`, `FromStr`) is stable, one line, for a caller's state file:
-/// `pop3-capabilities 1 <security> <port> <PIPELINING|-> <host>`.
+/// `pop3-capabilities 2 <security> <port> <flags> <host>`, where `<flags>` is `PIPELINING`, `UTF8`,
+/// `PIPELINING,UTF8` or `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownCapabilities {
     host: String,
     port: u16,
     security: Security,
     pipelining: bool,
+    utf8: bool,
 }
 
 const MAGIC: &str = "pop3-capabilities";
-const VERSION: &str = "1";
+const VERSION: &str = "2";
 
 impl KnownCapabilities {
-    pub(crate) fn new(host: &str, port: u16, security: Security, pipelining: bool) -> Self {
+    pub(crate) fn new(
+        host: &str,
+        port: u16,
+        security: Security,
+        pipelining: bool,
+        utf8: bool,
+    ) -> Self {
         Self {
             host: host.to_owned(),
             port,
             security,
             pipelining,
+            utf8,
         }
     }
 
@@ -54,6 +64,11 @@ impl KnownCapabilities {
         self.pipelining
     }
 
+    /// Whether the server listed UTF8.
+    pub fn utf8(&self) -> bool {
+        self.utf8
+    }
+
     /// Whether this was learnt from the server a session with these settings talks to.
     pub(crate) fn is_for(&self, host: &str, port: u16, security: Security) -> bool {
         self.host == host && self.port == port && self.security == security
@@ -71,10 +86,15 @@ fn security_name(security: Security) -> &'static str {
 
 impl fmt::Display for KnownCapabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pipelining = if self.pipelining { "PIPELINING" } else { "-" };
+        let flags = match (self.pipelining, self.utf8) {
+            (true, true) => "PIPELINING,UTF8",
+            (true, false) => "PIPELINING",
+            (false, true) => "UTF8",
+            (false, false) => "-",
+        };
         write!(
             f,
-            "{MAGIC} {VERSION} {} {} {pipelining} {}",
+            "{MAGIC} {VERSION} {} {} {flags} {}",
             security_name(self.security),
             self.port,
             self.host
@@ -88,7 +108,7 @@ pub struct ParseKnownCapabilitiesError;
 
 impl fmt::Display for ParseKnownCapabilitiesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not a `pop3-capabilities 1` line")
+        f.write_str("not a `pop3-capabilities 2` line")
     }
 }
 
@@ -111,16 +131,18 @@ impl FromStr for KnownCapabilities {
             _ => return Err(ParseKnownCapabilitiesError),
         };
         let port = next()?.parse().map_err(|_| ParseKnownCapabilitiesError)?;
-        let pipelining = match next()? {
-            "PIPELINING" => true,
-            "-" => false,
+        let (pipelining, utf8) = match next()? {
+            "PIPELINING,UTF8" => (true, true),
+            "PIPELINING" => (true, false),
+            "UTF8" => (false, true),
+            "-" => (false, false),
             _ => return Err(ParseKnownCapabilitiesError),
         };
         let host = next()?;
         if host.is_empty() || host.contains(char::is_whitespace) {
             return Err(ParseKnownCapabilitiesError);
         }
-        Ok(Self::new(host, port, security, pipelining))
+        Ok(Self::new(host, port, security, pipelining, utf8))
     }
 }
 
@@ -140,7 +162,7 @@ mod tests {
             settings.core_config().pipelining
         };
         let known = |host: &str, port, security, pipelining| {
-            KnownCapabilities::new(host, port, security, pipelining)
+            KnownCapabilities::new(host, port, security, pipelining, false)
         };
         let same = known("127.0.0.1", 1100, Security::Plaintext, true);
         assert_eq!(pipelining_with(same), Pipelining::Remembered);
@@ -156,23 +178,36 @@ mod tests {
 
     #[test]
     fn the_text_form_round_trips_and_refuses_other_lines() {
-        let known = KnownCapabilities::new("pop.example.com", 995, Security::Implicit, true);
+        let known = KnownCapabilities::new("pop.example.com", 995, Security::Implicit, true, false);
         let line = known.to_string();
         assert_eq!(
             line,
-            "pop3-capabilities 1 implicit 995 PIPELINING pop.example.com"
+            "pop3-capabilities 2 implicit 995 PIPELINING pop.example.com"
         );
         assert_eq!(line.parse::<KnownCapabilities>(), Ok(known));
-        let without = KnownCapabilities::new("[::1]", 110, Security::Plaintext, false);
-        assert_eq!(without.to_string().parse(), Ok(without));
+        for (pipelining, utf8, flags) in [
+            (true, true, "PIPELINING,UTF8"),
+            (false, true, "UTF8"),
+            (false, false, "-"),
+        ] {
+            let other = KnownCapabilities::new("[::1]", 110, Security::Plaintext, pipelining, utf8);
+            let line = other.to_string();
+            assert_eq!(
+                line,
+                format!("pop3-capabilities 2 plaintext 110 {flags} [::1]")
+            );
+            assert_eq!(line.parse(), Ok(other));
+        }
         for bad in [
             "",
-            "pop3-capabilities 2 implicit 995 PIPELINING host",
-            "pop3-capabilities 1 implicit 99999 PIPELINING host",
-            "pop3-capabilities 1 implicit 995 SASL host",
-            "pop3-capabilities 1 tls 995 PIPELINING host",
-            "pop3-capabilities 1 implicit 995 PIPELINING",
-            "pop3-capabilities 1 implicit 995 PIPELINING two hosts",
+            "pop3-capabilities 1 implicit 995 PIPELINING host",
+            "pop3-capabilities 3 implicit 995 PIPELINING host",
+            "pop3-capabilities 2 implicit 99999 PIPELINING host",
+            "pop3-capabilities 2 implicit 995 SASL host",
+            "pop3-capabilities 2 implicit 995 UTF8,PIPELINING host",
+            "pop3-capabilities 2 tls 995 PIPELINING host",
+            "pop3-capabilities 2 implicit 995 PIPELINING",
+            "pop3-capabilities 2 implicit 995 PIPELINING two hosts",
         ] {
             assert!(bad.parse::<KnownCapabilities>().is_err(), "{bad:?}");
         }

@@ -447,7 +447,7 @@ impl<D: Driver> Session<D> {
 
     fn login_op<'a>(&self, user: &'a str, password: &'a str) -> op::Login<'a> {
         let nonce = self.conversation.nonce().unwrap_or_default();
-        op::Login::new(user, password, nonce, self.conversation.utf8_when_offered)
+        op::Login::new(user, password, nonce, self.conversation.utf8)
             .with_method(self.conversation.login_method)
     }
 

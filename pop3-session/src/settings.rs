@@ -138,12 +138,31 @@ impl Settings {
     pub(crate) fn core_config(&self) -> Config {
         let mut config = self.config.clone();
         config.tls_active = self.security == Security::Implicit;
-        let remembered = self.known_capabilities.as_ref().is_some_and(|known| {
-            known.pipelining() && known.is_for(&self.host, self.port(), self.security)
-        });
-        if remembered && config.pipelining == pop3_proto::Pipelining::Auto {
+        let pipelines = self
+            .remembered()
+            .is_some_and(crate::KnownCapabilities::pipelining);
+        if pipelines && config.pipelining == pop3_proto::Pipelining::Auto {
             config.pipelining = pop3_proto::Pipelining::Remembered;
         }
         config
+    }
+
+    /// When the login says UTF8: only if asked, and then without waiting for CAPA if this server is remembered
+    /// not to offer it.
+    pub(crate) fn utf8_step(&self) -> crate::op::Utf8 {
+        if !self.utf8_when_offered {
+            return crate::op::Utf8::Never;
+        }
+        let known_without = self.remembered().is_some_and(|known| !known.utf8());
+        crate::op::Utf8::WhenOffered {
+            wait_for_capa: !known_without,
+        }
+    }
+
+    /// The remembered capabilities, if they were learnt from the server these settings talk to.
+    fn remembered(&self) -> Option<&crate::KnownCapabilities> {
+        self.known_capabilities
+            .as_ref()
+            .filter(|known| known.is_for(&self.host, self.port(), self.security))
     }
 }

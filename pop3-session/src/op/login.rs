@@ -68,14 +68,24 @@ pub fn choose_login(capabilities: Option<&Capabilities>, apop_timestamp: bool) -
     }
 }
 
+/// When to say UTF8 (RFC 6856) before the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Utf8 {
+    Never,
+    /// When the live CAPA offers it. `wait_for_capa` is false when an earlier session learnt that this server does
+    /// not offer UTF8: a login pipelined behind CAPA then need not wait for CAPA's answer to know.
+    WhenOffered {
+        wait_for_capa: bool,
+    },
+}
+
 /// Asks CAPA if the capabilities are not known yet, then logs in with [`choose_login`]'s method.
 pub(crate) struct Login<'c> {
     user: &'c str,
     password: &'c str,
     /// A fresh nonce for SCRAM, made before the exchange since random bytes come from the TLS provider.
     nonce: Vec<u8>,
-    /// Whether to say UTF8 first when the server offers it.
-    utf8: bool,
+    utf8: Utf8,
     method: Option<LoginMethod>,
     /// The method the caller chose, if any, instead of the strongest offered.
     chosen: Option<LoginMethod>,
@@ -88,7 +98,7 @@ pub(crate) struct Login<'c> {
 }
 
 impl<'c> Login<'c> {
-    pub(crate) fn new(user: &'c str, password: &'c str, nonce: Vec<u8>, utf8: bool) -> Self {
+    pub(crate) fn new(user: &'c str, password: &'c str, nonce: Vec<u8>, utf8: Utf8) -> Self {
         Self {
             user,
             password,
@@ -140,7 +150,7 @@ impl<'c> Login<'c> {
         };
         // RFC 6856 allows UTF8 only before login. A refusal is not the login's failure: messages may then come
         // down-converted, which a caller that checks sizes will see.
-        if self.utf8 && client.capabilities().is_some_and(|caps| caps.utf8()) {
+        if self.utf8 != Utf8::Never && client.capabilities().is_some_and(|caps| caps.utf8()) {
             client.send(Command::Utf8)?;
         }
         for command in commands {
@@ -168,8 +178,15 @@ impl Exchange for Login<'_> {
         }
         self.waiting_for = Some(client.send(Command::Capa)?);
         // With the method named by the caller, nothing in CAPA's answer changes what is sent: when the server is
-        // remembered to pipeline, the login goes at once, behind CAPA. (UTF8 must wait for CAPA to offer it.)
-        if self.chosen.is_some() && !self.utf8 && client.pipelines() {
+        // remembered to pipeline, the login goes at once, behind CAPA. (UTF8 must wait for CAPA to offer it, unless
+        // the server is remembered not to.)
+        let waits = matches!(
+            self.utf8,
+            Utf8::WhenOffered {
+                wait_for_capa: true
+            }
+        );
+        if self.chosen.is_some() && !waits && client.pipelines() {
             return self.send_login(client);
         }
         Ok(Flow::Continue)
