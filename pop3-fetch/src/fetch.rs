@@ -77,7 +77,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pop3_blocking::{Capability, Error, Mechanism, Part, Security, Session, Timeouts, TlsOptions};
+use pop3_blocking::proto::State as ProtocolState;
+use pop3_blocking::{
+    Capability, Error, KnownCapabilities, Listing, LoginMethod, Mechanism, Part, Security, Session,
+    Timeouts, TlsOptions, choose_login,
+};
 
 use crate::cli::Output;
 use crate::errors::{self, Failure, Target};
@@ -541,16 +545,25 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
         port: url.port,
         implicit_tls: url.implicit_tls,
     };
-    let mut session = connect(cfg, &target, log)?;
-    let method = authenticate(&mut session, cfg, &target)?;
+    let mut early = early_pipelining(cfg, state.server());
+    let (mut session, method, listing) = loop {
+        match log_in_and_list(cfg, &target, log, early.take())? {
+            Contact::Done(session, method, listing) => break (session, method, listing),
+            Contact::Stale(mut session) => {
+                log.info(format!(
+                    "{target} now offers UTF8, which must be said before logging in: connecting again to say it"
+                ));
+                if let Err(error) = session.quit() {
+                    log.warn(format!("QUIT failed ({error})"));
+                }
+            }
+        }
+    };
     log.info(format!("Logged in as {} ({method})", url.user));
+    let learnt = session.known_capabilities();
 
     // What is there, and what is new.
-    match session.capa() {
-        Ok(_) | Err(Error::Server(_)) => {}
-        Err(e) => return Err(errors::session(e, "CAPA", &target)),
-    }
-    let msgs = list_messages(&mut session, &target, log)?;
+    let msgs = list_messages(&mut session, listing, &target, log)?;
     let scan = |local: &Local| {
         local
             .store
@@ -566,15 +579,18 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
                 .is_some_and(|k| state.known(k, m.size) == Known::Stored)
         })
     };
+    let server_changed = !state_was_new && learnt.is_some() && state.server() != learnt.as_ref();
     let must_write = cfg.mode == Mode::Fetch
         && (!sized.fetch.is_empty()
             || !sized.kill.is_empty()
+            || server_changed
             || state.changed()
             || state.appending().is_some()
             || !state.pending().is_empty()
             || (cfg.delete && deletable(&state)));
     if must_write {
         state = local.prepare(log)?;
+        state.set_server(learnt);
         plan = Plan::make(&msgs, &mut state, &scan(&local)?, cfg.refetch);
         sized = BySize::split(&plan.new, cfg);
         state
@@ -692,13 +708,20 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
     let mut refused = Vec::new();
     let mut mismatch: Option<Mismatch> = None;
     let store = &mut local.store;
-    for batch in batches(&new) {
+    // With nothing to delete afterwards, QUIT travels with the last RETRs: it commits nothing (RFC 1939 §6), so
+    // sending it before the messages are stored risks nothing.
+    let quit_with_last = !cfg.delete && kill.is_empty();
+    let mut quit_sent = false;
+    let batches = batches(&new);
+    let last = batches.len().saturating_sub(1);
+    for (index, batch) in batches.into_iter().enumerate() {
+        let with_quit = quit_with_last && index == last;
         let nums: Vec<u64> = batch.iter().map(|m| m.num).collect();
         let by_num: HashMap<u64, &Msg> = batch.iter().map(|m| (m.num, *m)).collect();
         let mut current: Option<(u64, Received)> = None;
         let mut sizes: HashMap<u64, Sizes> = HashMap::new();
         let mut done = 0usize;
-        let result = session.retr_many(&nums, |num, part| {
+        let on_part = |num, part: Part<'_>| -> io::Result<()> {
             // After a mismatch, later answers may belong to other commands: none is stored.
             if mismatch.is_some() {
                 return Ok(());
@@ -754,7 +777,22 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
                 _ => {}
             }
             Ok(())
-        });
+        };
+        let result = if with_quit {
+            quit_sent = true;
+            match session.retr_many_and_quit(&nums, on_part) {
+                // Every message was delivered: only QUIT failed, and it had nothing to commit.
+                Err(error) if done == batch.len() && current.is_none() => {
+                    log.warn(format!(
+                        "QUIT failed ({error}); every message was already received"
+                    ));
+                    Ok(())
+                }
+                other => other,
+            }
+        } else {
+            session.retr_many(&nums, on_part)
+        };
         let discarded = if current.is_some() || result.is_err() {
             store.discard()
         } else {
@@ -863,9 +901,16 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
         let stored = doomed.len();
         doomed.extend(kill.iter().copied());
         let nums: Vec<u64> = doomed.iter().map(|m| m.num).collect();
-        fault::step("DELE");
-        let outcomes = session.dele_many(&nums).map_err(|e| {
-            errors::interrupted(e, "DELE (nothing is deleted without QUIT)", &target, saved)
+        // QUIT travels with the DELEs: the deletions take effect only once it is answered (RFC 1939 §6), and
+        // nothing else is left to ask.
+        fault::step("DELE and QUIT");
+        let outcomes = session.dele_many_and_quit(&nums).map_err(|e| {
+            errors::interrupted(
+                e,
+                "DELE and QUIT (deletions may not have been applied; the next run retries them)",
+                &target,
+                saved,
+            )
         })?;
         for (msg, outcome) in doomed.iter().zip(&outcomes) {
             if let Err(error) = outcome {
@@ -875,15 +920,6 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
                 ));
             }
         }
-        fault::step("QUIT");
-        session.quit().map_err(|e| {
-            errors::interrupted(
-                e,
-                "QUIT (deletions may not have been applied; the next run retries them)",
-                &target,
-                saved,
-            )
-        })?;
         fault::step("state: forget deleted messages");
         for (i, (msg, outcome)) in doomed.iter().zip(&outcomes).enumerate() {
             if outcome.is_ok() {
@@ -900,6 +936,8 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
         state
             .save()
             .map_err(|e| Failure::local("writing the state file", &e))?;
+    } else if quit_sent {
+        // QUIT went with the last RETRs.
     } else if let Err(error) = session.quit() {
         log.warn(format!(
             "QUIT failed ({error}); every message was already stored"
@@ -984,7 +1022,12 @@ fn has_content(path: &std::path::Path) -> bool {
 /// Opens the session: TCP, TLS as configured, the greeting, and `UTF8` when the server offers it. A `pop://`
 /// URL pointed at a POP3S port is recognised (see [`speaks_tls`]); credentials in clear are refused unless
 /// allowed by name.
-fn connect(cfg: &Config, target: &Target, log: Log<'_>) -> Result<Session, Failure> {
+fn connect(
+    cfg: &Config,
+    target: &Target,
+    log: Log<'_>,
+    early: Option<&KnownCapabilities>,
+) -> Result<Session, Failure> {
     let url = &cfg.url;
     let builder = || {
         let mut builder = Session::builder(url.host.clone())
@@ -992,6 +1035,12 @@ fn connect(cfg: &Config, target: &Target, log: Log<'_>) -> Result<Session, Failu
             .security(cfg.security)
             .tls(cfg.tls.clone())
             .timeouts(Timeouts::all(cfg.timeout).with_response(Some(cfg.response_timeout)));
+        if let Some(method) = one_line_login(cfg) {
+            builder = builder.login_method(method);
+        }
+        if let Some(known) = early {
+            builder = builder.known_capabilities(known.clone());
+        }
         if cfg.allow_plaintext_credentials {
             builder = builder.allow_plaintext_credentials();
         }
@@ -1049,6 +1098,11 @@ fn connect(cfg: &Config, target: &Target, log: Log<'_>) -> Result<Session, Failu
             "the connection to {target} is NOT encrypted: your password and mail travel in clear"
         )),
     }
+    if early.is_some() {
+        // CAPA goes with the login and the listing; the server is remembered not to offer UTF8, and the
+        // connection is encrypted, so XTLSREQUIRED does not matter.
+        return Ok(session);
+    }
     if session.capabilities().is_none() {
         match session.capa() {
             Ok(_) | Err(Error::Server(_)) => {}
@@ -1075,6 +1129,125 @@ fn connect(cfg: &Config, target: &Target, log: Log<'_>) -> Result<Session, Failu
         }
     }
     Ok(session)
+}
+
+/// How the first contact ended.
+enum Contact {
+    /// Logged in and listed: the method used and the listing.
+    Done(Session, String, Vec<Listing>),
+    /// Logged in on the strength of remembered capabilities that no longer hold: the server now offers UTF8,
+    /// which must be said before the login (a server may otherwise alter messages with 8-bit headers).
+    Stale(Session),
+}
+
+/// The login the URL names, when it is one line answered `+OK` or `-ERR` (USER/PASS, APOP): the logins that may
+/// travel in one write with CAPA and the listing.
+fn one_line_login(cfg: &Config) -> Option<LoginMethod> {
+    match (&cfg.secret, &cfg.url.auth) {
+        (Secret::Password(_), AuthSpec::User) => Some(LoginMethod::UserPass),
+        (Secret::Password(_), AuthSpec::Apop) => Some(LoginMethod::Apop),
+        _ => None,
+    }
+}
+
+/// What the last run learnt of the server, when it lets this run send CAPA, the login and the listing in one
+/// write: the server pipelined and did not offer UTF8 (which must precede the login), the connection is implicit
+/// TLS (in clear, CAPA must be read first for XTLSREQUIRED; with STLS, what was learnt before TLS is forgotten),
+/// and the URL names a one-line login (the strongest method offered needs the live CAPA's SASL list, which is
+/// never taken from memory).
+fn early_pipelining<'s>(
+    cfg: &Config,
+    remembered: Option<&'s KnownCapabilities>,
+) -> Option<&'s KnownCapabilities> {
+    let url = &cfg.url;
+    remembered.filter(|known| {
+        known.pipelining()
+            && !known.utf8()
+            && cfg.security == Security::Implicit
+            && known.security() == Security::Implicit
+            && known.host() == url.host
+            && known.port() == url.port
+            && one_line_login(cfg).is_some()
+    })
+}
+
+/// Connects, logs in as the URL and the secret say and lists the mailbox (LIST and UIDL). The listing travels
+/// behind a one-line login when the server pipelines, and with `early` CAPA travels with both: the whole first
+/// contact after the greeting is one round trip.
+fn log_in_and_list(
+    cfg: &Config,
+    target: &Target,
+    log: Log<'_>,
+    early: Option<&KnownCapabilities>,
+) -> Result<Contact, Failure> {
+    let mut session = connect(cfg, target, log, early)?;
+    let pipelines = early.is_some() || session.capabilities().is_some_and(|caps| caps.pipelining());
+    let one_line = match (&cfg.secret, &cfg.url.auth) {
+        (Secret::Password(_), AuthSpec::Any) => {
+            let apop = session.parts().0.client().apop_timestamp().is_some();
+            matches!(
+                choose_login(session.capabilities(), apop),
+                LoginMethod::UserPass | LoginMethod::Apop
+            )
+        }
+        _ => one_line_login(cfg).is_some(),
+    };
+    let (method, listing) = match &cfg.secret {
+        Secret::Password(password) if one_line && pipelines => {
+            let user = cfg.url.user.as_str();
+            match session.login_and_listing(user, password.as_str()) {
+                Ok((method, listing)) => (method_label(&cfg.url.auth, method), listing),
+                Err(e) => {
+                    return Err(match (e, session.state()) {
+                        (e, ProtocolState::Transaction) => errors::session(e, "LIST", target),
+                        (e @ (Error::Server(_) | Error::Misuse(_)), _) => errors::login(
+                            e,
+                            user,
+                            method_name(&cfg.url.auth),
+                            target,
+                            login_facts(&session),
+                        ),
+                        (e, _) => errors::session(e, "the login and LIST", target),
+                    });
+                }
+            }
+        }
+        _ => {
+            let method = authenticate(&mut session, cfg, target)?;
+            if !pipelines {
+                // RFC 2449 §5: a server may list PIPELINING only once logged in.
+                match session.capa() {
+                    Ok(_) | Err(Error::Server(_)) => {}
+                    Err(e) => return Err(errors::session(e, "CAPA", target)),
+                }
+            }
+            let listing = session
+                .listing()
+                .map_err(|e| errors::session(e, "LIST", target))?;
+            (method, listing)
+        }
+    };
+    if early.is_some() && session.capabilities().is_some_and(|caps| caps.utf8()) {
+        return Ok(Contact::Stale(session));
+    }
+    Ok(Contact::Done(session, method, listing))
+}
+
+/// How a login the URL asks for is named in messages.
+fn method_name(auth: &AuthSpec) -> &'static str {
+    match auth {
+        AuthSpec::User => "USER/PASS",
+        AuthSpec::Apop => "APOP",
+        _ => "the best method offered",
+    }
+}
+
+/// How the method used is named in the log.
+fn method_label(auth: &AuthSpec, method: LoginMethod) -> String {
+    match (auth, method) {
+        (AuthSpec::User, _) | (_, LoginMethod::UserPass) => "USER/PASS".to_owned(),
+        (_, method) => method.name().to_owned(),
+    }
 }
 
 /// Whether the configured host and port answer a TLS handshake (a POP3S port): checked on a second
@@ -1198,15 +1371,13 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
                             login_facts(session),
                         )
                     }),
-                AuthSpec::Apop => session
-                    .apop(user, password)
-                    .map(|()| "APOP".to_owned())
-                    .map_err(|e| errors::login(e, user, "APOP", target, login_facts(session))),
-                AuthSpec::User => session
-                    .user(user)
-                    .and_then(|()| session.pass(password))
-                    .map(|()| "USER/PASS".to_owned())
-                    .map_err(|e| errors::login(e, user, "USER/PASS", target, login_facts(session))),
+                AuthSpec::Apop | AuthSpec::User => {
+                    let name = method_name(&cfg.url.auth);
+                    session
+                        .login(user, password)
+                        .map(|_| name.to_owned())
+                        .map_err(|e| errors::login(e, user, name, target, login_facts(session)))
+                }
                 AuthSpec::Sasl(name) => {
                     let mechanism = match name.as_str() {
                         "PLAIN" => Mechanism::plain(user, password),
@@ -1263,13 +1434,11 @@ fn require_sasl(session: &Session, name: &str, target: &Target) -> Result<(), Fa
 /// LIST, UIDL (and TOP for messages without a UID), turned into keyed messages.
 fn list_messages(
     session: &mut Session,
+    listing: Vec<Listing>,
     target: &Target,
     log: Log<'_>,
 ) -> Result<Vec<Msg>, Failure> {
-    // One round trip for both when the server pipelines; a server without UIDL only leaves the UIDs out.
-    let listing = session
-        .listing()
-        .map_err(|e| errors::session(e, "LIST", target))?;
+    // A server without UIDL only leaves the UIDs out.
     let any_uid = listing.iter().any(|l| l.uid.is_some());
     let mut msgs = Vec::with_capacity(listing.len());
     let mut top_works = true;

@@ -6,8 +6,9 @@
 //! A text file, replaced atomically (written to `NAME.tmp`, fsynced, renamed over `NAME`, directory fsynced):
 //!
 //! ```text
-//! pop3-fetch state 2
+//! pop3-fetch state 3
 //! account alice@mail.example.org
+//! server pop3-capabilities 2 implicit 995 PIPELINING mail.example.org
 //! appending 1234                                        (mbox only, while an append is in progress: where
 //! pending 1234 567 9f86d081884c7d65 600 600 sample-7      it started, and one line per message written but
 //! pending 1801 120 0a1b2c3d4e5f6071 98 98 sample-8        not yet confirmed)
@@ -23,9 +24,15 @@
 //! synthetic key with a space in it (`<uid> #2` for the second message with a duplicated UID, `hdr <hash>` for a
 //! message without a UID), which no real UID can equal.
 //!
-//! Version 1 files (`pop3-fetch state 1`, `seen KEY` lines without sizes) are still read: their messages are not
-//! fetched again, but as nothing says what was stored, they are never deleted (a warning says so); such keys are
-//! written back as `stored - - KEY`.
+//! The `server` line is what the last session learnt of the server that the next one may use before the server's
+//! CAPA is answered ([`pop3_blocking::KnownCapabilities`]' text form: whether it pipelines, whether it offers
+//! UTF8), so that the next run sends CAPA, the login and the listing in one write. It is a hint: the library uses
+//! it only for the same host, port and security, the live CAPA overrides it, and nothing security-related is in
+//! it.
+//!
+//! Version 2 files (without `server`) and version 1 files (`pop3-fetch state 1`, `seen KEY` lines without sizes)
+//! are still read. Version 1 messages are not fetched again, but as nothing says what was stored, they are never
+//! deleted (a warning says so); such keys are written back as `stored - - KEY`.
 //!
 //! A file lock on `NAME.lock` (`flock`, released by the kernel however the process ends) keeps two runs for
 //! the same account from working at once.
@@ -36,11 +43,14 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use pop3_blocking::KnownCapabilities;
 use sha2::{Digest, Sha256};
 
 use crate::fault;
 
-const MAGIC: &str = "pop3-fetch state 2";
+const MAGIC: &str = "pop3-fetch state 3";
+/// The format before the server's capabilities were remembered; still read.
+const MAGIC_V2: &str = "pop3-fetch state 2";
 /// The format before sizes were recorded; still read.
 const MAGIC_V1: &str = "pop3-fetch state 1";
 
@@ -97,6 +107,8 @@ pub(crate) struct State {
     seen: BTreeMap<String, Option<Sizes>>,
     pending: Vec<Pending>,
     appending: Option<u64>,
+    /// What the last session learnt of the server, for the next one.
+    server: Option<KnownCapabilities>,
     dirty: bool,
     /// No state file existed when this was loaded.
     new: bool,
@@ -114,6 +126,7 @@ impl State {
             seen: BTreeMap::new(),
             pending: Vec::new(),
             appending: None,
+            server: None,
             dirty: false,
             new: false,
         };
@@ -133,7 +146,8 @@ impl State {
         };
         let mut lines = BufReader::new(file).lines();
         let version = match lines.next().transpose()?.as_deref() {
-            Some(MAGIC) => 2,
+            Some(MAGIC) => 3,
+            Some(MAGIC_V2) => 2,
             Some(MAGIC_V1) => 1,
             None => return Err(invalid("the file is empty".to_owned())),
             Some(_) => return Err(invalid("not a pop3-fetch state file".to_owned())),
@@ -157,6 +171,12 @@ impl State {
             } else if let Some(offset) = line.strip_prefix("appending ") {
                 state.appending = Some(
                     offset
+                        .parse()
+                        .map_err(|_| invalid(format!("bad line {line:?}")))?,
+                );
+            } else if let (Some(known), 3) = (line.strip_prefix("server "), version) {
+                state.server = Some(
+                    known
                         .parse()
                         .map_err(|_| invalid(format!("bad line {line:?}")))?,
                 );
@@ -237,6 +257,19 @@ impl State {
         }
     }
 
+    /// What the last session learnt of the server.
+    pub(crate) fn server(&self) -> Option<&KnownCapabilities> {
+        self.server.as_ref()
+    }
+
+    /// Records what this session learnt of the server (nothing, if it learnt nothing: the last hint stays).
+    pub(crate) fn set_server(&mut self, known: Option<KnownCapabilities>) {
+        if known.is_some() && self.server != known {
+            self.server = known;
+            self.dirty = true;
+        }
+    }
+
     /// Whether no state file existed when this state was loaded.
     pub(crate) fn is_new(&self) -> bool {
         self.new
@@ -274,6 +307,9 @@ impl State {
         text.push_str("account ");
         text.push_str(&self.account);
         text.push('\n');
+        if let Some(known) = &self.server {
+            text.push_str(&format!("server {known}\n"));
+        }
         if let Some(offset) = self.appending {
             text.push_str(&format!("appending {offset}\n"));
         }
@@ -546,7 +582,7 @@ mod tests {
         );
         state.save().unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("pop3-fetch state 2\n"), "{text}");
+        assert!(text.starts_with("pop3-fetch state 3\n"), "{text}");
         assert!(text.contains("stored - - hdr 0a1b\n"), "{text}");
         let reloaded = State::load(&path, "u@h").unwrap();
         assert_eq!(reloaded.known("hdr 0a1b", 0), Known::Kept);
@@ -555,6 +591,47 @@ mod tests {
         fs::write(&path, "").unwrap();
         let error = State::load(&path, "u@h").unwrap_err();
         assert!(error.to_string().contains("is empty"), "{error}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    #[test]
+    fn the_server_hint_is_kept_across_runs_and_version_2_files_are_still_read() {
+        let dir = std::env::temp_dir().join(format!("pop3-fetch-state-v3-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        fs::write(&path, "pop3-fetch state 2\naccount u@h\nstored 5 5 a\n").unwrap();
+        let mut state = State::load(&path, "u@h").unwrap();
+        assert_eq!(state.server(), None);
+        assert_eq!(state.known("a", 5), Known::Stored);
+
+        let hint: KnownCapabilities = "pop3-capabilities 2 implicit 995 PIPELINING h"
+            .parse()
+            .unwrap();
+        state.set_server(Some(hint.clone()));
+        assert!(state.changed());
+        state.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "pop3-fetch state 3\naccount u@h\nserver pop3-capabilities 2 implicit 995 PIPELINING h\nstored 5 5 a\n"
+        );
+        let mut reloaded = State::load(&path, "u@h").unwrap();
+        assert_eq!(reloaded.server(), Some(&hint));
+        reloaded.set_server(None);
+        assert!(
+            !reloaded.changed(),
+            "a session that learnt nothing keeps the hint"
+        );
+        reloaded.set_server(Some(hint));
+        assert!(!reloaded.changed(), "the same hint is no change");
+
+        for bad in [
+            "pop3-fetch state 3\naccount u@h\nserver pop3-capabilities 9 implicit 995 - h\n",
+            "pop3-fetch state 2\naccount u@h\nserver pop3-capabilities 2 implicit 995 - h\n",
+        ] {
+            fs::write(&path, bad).unwrap();
+            let error = State::load(&path, "u@h").unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -107,6 +107,62 @@ fn dovecot_fetch_incremental_new_message_and_delete() {
     assert!(out.contains("0 message(s) on the server"), "{out}");
 }
 
+/// Over implicit TLS with USER/PASS named, the second run uses what the first learnt (kept in the state file):
+/// Dovecot takes CAPA, USER, PASS, LIST and UIDL in one write, then the RETRs with QUIT, then DELEs with QUIT.
+#[test]
+fn dovecot_takes_a_fetch_pipelined_from_the_first_command_once_remembered() {
+    let dovecot = Dovecot::shared();
+    let messages = &sample_messages()[..SAMPLE_BIG];
+    let user = dovecot.user("remembered", messages);
+    let dir = TempDir::new("dovecot-remembered");
+    let maildir = dir.join("Maildir");
+    let url = format!(
+        "pops://{};AUTH=+USER@127.0.0.1:{}",
+        user.name,
+        dovecot.pop3s_port()
+    );
+    let args = maildir_args(dovecot, &maildir, &url, &[]);
+    let out = ok(&user.password, &args);
+    assert!(out.contains("(USER/PASS)"), "{out}");
+    let state =
+        fs::read_to_string(maildir.join(format!(".pop3-fetch-state.{}@127.0.0.1", user.name)))
+            .unwrap();
+    let remembered = format!(
+        "server pop3-capabilities 2 implicit {} PIPELINING 127.0.0.1",
+        dovecot.pop3s_port()
+    );
+    assert!(state.contains(&remembered), "{state}");
+
+    let newcomer = b"From: late@example.org\r\nSubject: arrived later\r\n\r\nhello\r\n".to_vec();
+    deliver(&user, "1700000001.M1P1.pop3-fetch-test", &newcomer);
+    let debug = maildir_args(dovecot, &maildir, &url, &["--debug"]);
+    let debug: Vec<&str> = debug.iter().map(String::as_str).collect();
+    let traced = run(&user.password, &debug);
+    assert!(traced.status.success(), "{}", stderr(&traced));
+    let trace = stderr(&traced);
+    // The trace shows each write as one line; what follows the password is not shown.
+    assert!(
+        trace.contains(&format!("C: CAPA | USER {} | PASS <redacted>\n", user.name)),
+        "{trace}"
+    );
+    assert!(trace.contains("C: RETR 6 | QUIT\n"), "{trace}");
+    let out = String::from_utf8_lossy(&traced.stdout).into_owned();
+    assert!(out.contains("1 new"), "{out}");
+    let mut expected = messages.to_vec();
+    expected.push(newcomer);
+    assert_eq!(maildir_messages(&maildir), as_retrieved(&expected));
+
+    let out = ok(
+        &user.password,
+        &maildir_args(dovecot, &maildir, &url, &["--delete"]),
+    );
+    assert!(
+        out.contains(&format!("deleted {}", expected.len())),
+        "{out}"
+    );
+    assert_eq!(server_count(&user), 0);
+}
+
 #[test]
 fn dovecot_login_methods_and_implicit_tls() {
     let dovecot = Dovecot::shared();
