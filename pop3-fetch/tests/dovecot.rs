@@ -140,9 +140,12 @@ fn dovecot_takes_a_fetch_pipelined_from_the_first_command_once_remembered() {
     let traced = run(&user.password, &debug);
     assert!(traced.status.success(), "{}", stderr(&traced));
     let trace = stderr(&traced);
-    // The trace shows each write as one line; what follows the password is not shown.
+    // The trace shows each write as one line.
     assert!(
-        trace.contains(&format!("C: CAPA | USER {} | PASS <redacted>\n", user.name)),
+        trace.contains(&format!(
+            "C: CAPA | USER {} | PASS <redacted> | LIST | UIDL\n",
+            user.name
+        )),
         "{trace}"
     );
     assert!(trace.contains("C: RETR 6 | QUIT\n"), "{trace}");

@@ -106,27 +106,55 @@ impl fmt::Debug for Transmit<'_> {
 struct Redacted<'a>(Transmit<'a>);
 
 impl fmt::Display for Redacted<'_> {
+    // Command by command, each credential hidden to the end of its own line, so that what travels behind a
+    // password (a pipelined listing) still shows.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self.0.bytes;
-        let shown = self
-            .0
-            .redact_from
-            .map_or(bytes, |from| &bytes[..from.min(bytes.len())]);
-        for (i, line) in shown
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .enumerate()
-        {
+        let Transmit {
+            bytes,
+            redact_from,
+            segments,
+            offset,
+        } = self.0;
+        if segments.is_empty() {
+            return write_lines(f, bytes, redact_from);
+        }
+        let mut start = 0;
+        for (i, segment) in segments.iter().enumerate() {
+            let end = segment.end.saturating_sub(offset).clamp(start, bytes.len());
             if i > 0 {
                 f.write_str(" | ")?;
             }
-            Escaped::new(line.strip_suffix(b"\r").unwrap_or(line)).fmt(f)?;
-        }
-        if self.0.redact_from.is_some() {
-            f.write_str("<redacted>")?;
+            let secret = segment
+                .secret_from
+                .map(|from| from.saturating_sub(offset).saturating_sub(start));
+            write_lines(f, &bytes[start..end], secret)?;
+            start = end;
         }
         Ok(())
     }
+}
+
+/// Lines without their CRLF, joined by ` | `, with everything from `redact_from` on shown as `<redacted>`.
+fn write_lines(
+    f: &mut fmt::Formatter<'_>,
+    bytes: &[u8],
+    redact_from: Option<usize>,
+) -> fmt::Result {
+    let shown = redact_from.map_or(bytes, |from| &bytes[..from.min(bytes.len())]);
+    for (i, line) in shown
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            f.write_str(" | ")?;
+        }
+        fmt::Display::fmt(&Escaped::new(line.strip_suffix(b"\r").unwrap_or(line)), f)?;
+    }
+    if redact_from.is_some() {
+        f.write_str("<redacted>")?;
+    }
+    Ok(())
 }
 
 /// Something the server said, attributed to the command it answers.

@@ -10,6 +10,8 @@ use crate::event::{CommandId, Transmit};
 pub(crate) struct Segment {
     pub(crate) end: usize,
     pub(crate) id: CommandId,
+    /// Where a credential starts within it, if it carries one.
+    pub(crate) secret_from: Option<usize>,
 }
 
 /// Bytes owed to the server, `written..buf.len()` still to go.
@@ -62,18 +64,20 @@ impl Outgoing {
 
     /// Appends a command line; a credential starts at `secret_from` within it.
     pub(crate) fn push_line(&mut self, id: CommandId, line: &[u8], secret_from: Option<usize>) {
-        if let Some(from) = secret_from {
-            self.note_secret(self.buf.len() + from);
+        let secret_from = secret_from.map(|from| self.buf.len() + from);
+        if let Some(at) = secret_from {
+            self.note_secret(at);
         }
-        self.push(id, line);
+        self.push(id, line, secret_from);
     }
 
     /// Appends the answer to a SASL challenge: `secret` unless it is the `*` that cancels.
     pub(crate) fn push_answer(&mut self, id: CommandId, answer: &[u8], secret: bool) {
-        if secret {
-            self.note_secret(self.buf.len());
+        let secret_from = secret.then_some(self.buf.len());
+        if let Some(at) = secret_from {
+            self.note_secret(at);
         }
-        self.push(id, answer);
+        self.push(id, answer, secret_from);
         self.answer_end = self.buf.len();
     }
 
@@ -81,11 +85,12 @@ impl Outgoing {
         self.secret_from = Some(self.secret_from.map_or(at, |from| from.min(at)));
     }
 
-    fn push(&mut self, id: CommandId, bytes: &[u8]) {
+    fn push(&mut self, id: CommandId, bytes: &[u8], secret_from: Option<usize>) {
         self.buf.extend_from_slice(bytes);
         self.segments.push(Segment {
             end: self.buf.len(),
             id,
+            secret_from,
         });
     }
 
@@ -121,5 +126,40 @@ impl Outgoing {
             self.first_segment = 0;
             self.answer_end = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    fn id(n: u64) -> CommandId {
+        CommandId::new(n)
+    }
+
+    #[test]
+    fn a_trace_hides_each_credential_to_the_end_of_its_line_and_shows_the_commands_behind_it() {
+        let mut out = Outgoing::default();
+        out.push_line(id(1), b"USER alice\r\n", None);
+        out.push_line(id(2), b"PASS s3cret\r\n", Some(5));
+        out.push_line(id(3), b"STAT\r\n", None);
+        out.push_answer(id(4), b"c2VjcmV0\r\n", true);
+        out.push_line(id(5), b"QUIT\r\n", None);
+        let all = out.transmit();
+        assert_eq!(
+            all.redacted().to_string(),
+            "USER alice | PASS <redacted> | STAT | <redacted> | QUIT"
+        );
+        assert!(all.is_sensitive());
+        // Written up to the middle of the password: what is left of it stays hidden.
+        out.consume(12 + 7);
+        let rest = out.transmit();
+        assert_eq!(rest.bytes(), b"cret\r\nSTAT\r\nc2VjcmV0\r\nQUIT\r\n");
+        assert_eq!(
+            rest.redacted().to_string(),
+            "<redacted> | STAT | <redacted> | QUIT"
+        );
     }
 }

@@ -346,7 +346,11 @@ fn credentials_travel_together_and_quit_follows_the_batch_while_pipelining() {
         );
     assert_eq!(
         run.transmits,
-        ["CAPA", "USER mrose | PASS <redacted>", "LIST | QUIT"]
+        [
+            "CAPA",
+            "USER mrose | PASS <redacted> | STAT | UIDL",
+            "LIST | QUIT"
+        ]
     );
     assert_eq!(run.state(), State::Closed);
 }
@@ -393,7 +397,10 @@ fn commands_behind_a_failed_login_are_refused_and_change_nothing() {
             err(4, "not logged in"),
         ]
     );
-    assert_eq!(run.transmits[1..], ["USER mrose | PASS <redacted>", "QUIT"]);
+    assert_eq!(
+        run.transmits[1..],
+        ["USER mrose | PASS <redacted> | STAT | UIDL", "QUIT"]
+    );
     assert_eq!(run.state(), State::Closed);
 }
 
@@ -583,7 +590,7 @@ fn remembered_pipelining_sends_capa_and_the_login_in_one_write_until_capa_answer
         );
     assert_eq!(
         run.transmits,
-        ["CAPA | USER mrose | PASS <redacted>", "NOOP", "QUIT"]
+        ["CAPA | USER mrose | PASS <redacted> | STAT", "NOOP", "QUIT"]
     );
     assert_eq!(run.state(), State::Closed);
 }
