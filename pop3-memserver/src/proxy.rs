@@ -1,9 +1,11 @@
 //! [`LatencyProxy`]: adds a fixed one-way delay to a TCP connection, so
-//! round-trip-bound behaviour (pipelining, batching) shows up on loopback.
+//! round-trip-bound behaviour (pipelining, batching) shows up on loopback,
+//! and counts the round trips it sees.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,11 +30,19 @@ enum Chunk {
 /// preserved and only latency is added: a request/response round trip
 /// through the proxy takes at least twice the delay longer.
 ///
+/// It also counts **round trips** as the server's turns to speak: the first
+/// bytes from the server on a connection (a greeting, or a TLS server
+/// flight), and then each time the server sends after the client has sent
+/// something since the server last spoke. A client that waits for every
+/// answer makes one per command; a pipelining client, one per write it waits
+/// on. The count is of what crossed the proxy, whatever the client is.
+///
 /// Dropping the proxy stops the listener and closes all proxied connections.
 #[derive(Debug)]
 pub struct LatencyProxy {
     acceptor: Acceptor,
     delay: Duration,
+    round_trips: Arc<AtomicU64>,
 }
 
 impl LatencyProxy {
@@ -45,6 +55,8 @@ impl LatencyProxy {
                 "LatencyProxy only forwards to loopback addresses",
             ));
         }
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&round_trips);
         let acceptor = Acceptor::start(
             0,
             "latency-proxy",
@@ -60,11 +72,32 @@ impl LatencyProxy {
                 let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
                     return;
                 };
-                pipe(client, u2, delay, &guard);
-                pipe(upstream, c2, delay, &guard);
+                // Whether the client spoke since the server last did; true at the start, so that the server's
+                // first bytes count.
+                let client_spoke = Arc::new(AtomicBool::new(true));
+                let spoke = Arc::clone(&client_spoke);
+                pipe(client, u2, delay, &guard, move || {
+                    spoke.store(true, Ordering::SeqCst);
+                });
+                let counter = Arc::clone(&counter);
+                pipe(upstream, c2, delay, &guard, move || {
+                    if client_spoke.swap(false, Ordering::SeqCst) {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
             },
         )?;
-        Ok(Self { acceptor, delay })
+        Ok(Self {
+            acceptor,
+            delay,
+            round_trips,
+        })
+    }
+
+    /// Round trips counted over every connection since the last call (or
+    /// the start), and starts counting again from zero.
+    pub fn take_round_trips(&self) -> u64 {
+        self.round_trips.swap(0, Ordering::SeqCst)
     }
 
     /// The address clients should connect to.
@@ -78,8 +111,14 @@ impl LatencyProxy {
     }
 }
 
-/// Forwards `src` → `dst` with a reader and a writer thread.
-fn pipe(src: TcpStream, dst: TcpStream, delay: Duration, guard: &Arc<ConnGuard>) {
+/// Forwards `src` → `dst` with a reader and a writer thread, calling `on_read` as each chunk is read.
+fn pipe(
+    src: TcpStream,
+    dst: TcpStream,
+    delay: Duration,
+    guard: &Arc<ConnGuard>,
+    on_read: impl Fn() + Send + 'static,
+) {
     let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
     let Ok(src2) = src.try_clone() else {
         return;
@@ -89,7 +128,7 @@ fn pipe(src: TcpStream, dst: TcpStream, delay: Duration, guard: &Arc<ConnGuard>)
         .name("latency-proxy-read".to_owned())
         .stack_size(net::SMALL_STACK)
         .spawn(move || {
-            read_side(src, &tx, delay);
+            read_side(src, &tx, delay, on_read);
             drop(g);
         });
     if spawned.is_err() {
@@ -105,7 +144,7 @@ fn pipe(src: TcpStream, dst: TcpStream, delay: Duration, guard: &Arc<ConnGuard>)
         });
 }
 
-fn read_side(mut src: TcpStream, tx: &SyncSender<Chunk>, delay: Duration) {
+fn read_side(mut src: TcpStream, tx: &SyncSender<Chunk>, delay: Duration, on_read: impl Fn()) {
     loop {
         let mut buf = vec![0u8; CHUNK];
         match src.read(&mut buf) {
@@ -114,6 +153,7 @@ fn read_side(mut src: TcpStream, tx: &SyncSender<Chunk>, delay: Duration) {
                 return;
             }
             Ok(n) => {
+                on_read();
                 buf.truncate(n);
                 if tx.send(Chunk::Data(Instant::now() + delay, buf)).is_err() {
                     return;

@@ -64,6 +64,27 @@ fn adds_delay_to_each_round_trip() {
 }
 
 #[test]
+fn counts_the_servers_turns_to_speak() {
+    let srv = MemServer::start(
+        ServerConfig::default().with_user("demo", "demo"),
+        Mailbox::generated(3, 500, 0, 1),
+    )
+    .unwrap();
+    let proxy = LatencyProxy::start(srv.addr(), Duration::from_millis(2)).unwrap();
+    let mut c = connect(proxy.addr());
+    assert!(c.line().starts_with("+OK"), "the greeting: one");
+    assert!(c.cmd("NOOP").starts_with("-ERR"), "an answer: two");
+    // Three commands in one write, answered together: one more.
+    c.send(b"USER demo\r\nPASS demo\r\nSTAT\r\n");
+    for _ in 0..3 {
+        assert!(c.line().starts_with("+OK"));
+    }
+    assert_eq!(proxy.take_round_trips(), 3);
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+    assert_eq!(proxy.take_round_trips(), 1, "counting starts again");
+}
+
+#[test]
 fn refuses_non_loopback_targets() {
     let target = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 110));
     assert!(LatencyProxy::start(target, Duration::ZERO).is_err());
