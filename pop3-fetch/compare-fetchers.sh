@@ -6,6 +6,7 @@
 # tools themselves run as nobody: getmail refuses to deliver as root).
 #
 #   sh pop3-fetch/compare-fetchers.sh [--runs N] [--only small|big] [--count-fsyncs]
+#   sh pop3-fetch/compare-fetchers.sh --round-trips [--rtt MS] [--runs N]   (round trips counted at a proxy)
 #
 # On a shared machine, `chrt -f 10 sh pop3-fetch/compare-fetchers.sh …` keeps compilers from skewing the times.
 set -eu

@@ -5,7 +5,12 @@
 //! ```text
 //! sh pop3-fetch/compare-fetchers.sh            # builds, then runs this with the release binary
 //! cargo run --release -p pop3-fetch --example compare -- [--runs N] [--only small|big] [--count-fsyncs]
+//! sh pop3-fetch/compare-fetchers.sh --round-trips [--rtt MS] [--runs N]
 //! ```
+//!
+//! `--round-trips` runs each tool through a [`LatencyProxy`] that adds half of `--rtt` (default 20 ms) each way
+//! in front of Dovecot's POP3S port and counts the round trips (the server's turns to speak, TLS handshake
+//! included): a first fetch of 10 messages into a fresh Maildir, then a rerun with nothing new.
 //!
 //! Every tool keeps mail on the server and adds no header (mpop `received_header off`, getmail `received` and
 //! `delivered_to` off); headers a tool adds anyway would be removed before the comparison (everything above the
@@ -20,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pop3_memserver::LatencyProxy;
 use pop3_testkit::{Dovecot, TestUser};
 
 const NOBODY: u32 = 65534;
@@ -28,6 +34,8 @@ struct Options {
     runs: usize,
     only: Option<String>,
     count_fsyncs: bool,
+    round_trips: bool,
+    rtt: Duration,
     bin: PathBuf,
 }
 
@@ -36,6 +44,8 @@ fn options() -> Options {
         runs: 5,
         only: None,
         count_fsyncs: false,
+        round_trips: false,
+        rtt: Duration::from_millis(20),
         bin: PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../target/release/pop3-fetch"
@@ -47,6 +57,11 @@ fn options() -> Options {
             "--runs" => options.runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
             "--only" => options.only = args.next(),
             "--count-fsyncs" => options.count_fsyncs = true,
+            "--round-trips" => options.round_trips = true,
+            "--rtt" => {
+                let ms = args.next().and_then(|n| n.parse().ok()).expect("--rtt MS");
+                options.rtt = Duration::from_millis(ms);
+            }
             "--bin" => options.bin = args.next().expect("--bin PATH").into(),
             other => panic!("unknown argument {other}"),
         }
@@ -115,6 +130,16 @@ struct Setup {
 }
 
 fn pop3_fetch(s: &Setup, work: &Path) -> Command {
+    pop3_fetch_with(s, work, "")
+}
+
+/// pop3-fetch with USER/PASS named, so that a rerun sends CAPA, the login and the listing in one write.
+fn pop3_fetch_user(s: &Setup, work: &Path) -> Command {
+    pop3_fetch_with(s, work, ";AUTH=+USER")
+}
+
+/// pop3-fetch with `auth` (an `;AUTH=` part) in its URL.
+fn pop3_fetch_with(s: &Setup, work: &Path, auth: &str) -> Command {
     let mut cmd = Command::new(&s.bin);
     cmd.args(["--quiet", "--maildir"])
         .arg(work.join("Maildir"))
@@ -122,7 +147,7 @@ fn pop3_fetch(s: &Setup, work: &Path) -> Command {
         .arg(work.join("state"))
         .arg("--ca-file")
         .arg(&s.ca)
-        .arg(format!("pops://{}@127.0.0.1:{}", s.user, s.port))
+        .arg(format!("pops://{}{auth}@127.0.0.1:{}", s.user, s.port))
         .env("POP3_PASSWORD", &s.password);
     cmd
 }
@@ -344,6 +369,85 @@ fn bench(
     }
 }
 
+/// Round trips and wall time of a first fetch and of a rerun with nothing new, each tool through a counting
+/// proxy with `options.rtt` of round-trip time.
+fn round_trips(dovecot: &Dovecot, options: &Options, root: &Path) {
+    let count = 10;
+    let messages = messages("rtt", count, 10 * 1024);
+    let user: TestUser = dovecot.user("bench-rtt", &messages);
+    let mut expected: Vec<Vec<u8>> = messages.iter().map(|m| as_lf(m)).collect();
+    expected.sort();
+    let ca = root.join("ca.pem");
+    fs::write(&ca, dovecot.ca_pem()).unwrap();
+    fs::set_permissions(&ca, fs::Permissions::from_mode(0o644)).unwrap();
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], dovecot.pop3s_port()));
+    let proxy = LatencyProxy::start(target, options.rtt / 2).unwrap();
+    let setup = Setup {
+        bin: options.bin.clone(),
+        port: proxy.addr().port(),
+        ca,
+        user: user.name.clone(),
+        password: user.password.clone(),
+    };
+    let tools = [
+        (
+            "pop3-fetch (strongest login: SCRAM-SHA-256)",
+            pop3_fetch as fn(&Setup, &Path) -> Command,
+        ),
+        ("pop3-fetch `;AUTH=+USER`", pop3_fetch_user),
+        ("mpop", mpop),
+        ("getmail", getmail),
+    ];
+    println!(
+        "\n## Round trips: {count} messages of 10 KiB over POP3S, {} ms round trip, {} runs each",
+        options.rtt.as_millis(),
+        options.runs
+    );
+    println!(
+        "\n| tool | first fetch: round trips | first fetch: median wall time | nothing new: round trips | \
+         nothing new: median wall time |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, command) in tools {
+        // Per session kind: the wall times, and the round trips (the same in every run, or the run stops).
+        let mut sessions: [(Vec<f64>, Option<u64>); 2] = Default::default();
+        for _ in 0..options.runs {
+            let work = root.join("rtt");
+            fresh(&work);
+            for (kind, (times, trips)) in sessions.iter_mut().enumerate() {
+                proxy.take_round_trips();
+                let (elapsed, _) = timed(command(&setup, &work), &work, false);
+                let counted = proxy.take_round_trips();
+                assert!(
+                    trips.is_none_or(|t| t == counted),
+                    "{name}: {counted} round trips, {trips:?} in an earlier run"
+                );
+                *trips = Some(counted);
+                times.push(elapsed.as_secs_f64());
+                if kind == 0 {
+                    assert!(
+                        delivered(&work.join("Maildir")) == expected,
+                        "{name}: the delivered messages differ from the server's"
+                    );
+                }
+            }
+            assert!(
+                delivered(&work.join("Maildir")) == expected,
+                "{name}: the rerun changed the Maildir"
+            );
+            let _ = fs::remove_dir_all(&work);
+        }
+        let [(first, first_trips), (again, again_trips)] = &mut sessions;
+        println!(
+            "| {name} | {} | {:.0} ms | {} | {:.0} ms |",
+            first_trips.unwrap_or_default(),
+            median(first) * 1000.0,
+            again_trips.unwrap_or_default(),
+            median(again) * 1000.0
+        );
+    }
+}
+
 fn main() {
     let options = options();
     assert!(
@@ -361,10 +465,12 @@ fn main() {
         version("mpop", "--version"),
         version("getmail", "--version")
     );
-    if options.only.as_deref() != Some("big") {
+    if options.round_trips {
+        round_trips(dovecot, &options, &root);
+    } else if options.only.as_deref() != Some("big") {
         bench(dovecot, &options, &root, "small", 1000, 10 * 1024);
     }
-    if options.only.as_deref() != Some("small") {
+    if !options.round_trips && options.only.as_deref() != Some("small") {
         bench(dovecot, &options, &root, "big", 20, 5 << 20);
     }
     let _ = fs::remove_dir_all(&root);
