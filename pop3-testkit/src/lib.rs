@@ -59,6 +59,7 @@ mod jwt;
 mod messages;
 pub mod scenarios;
 pub mod servers;
+pub mod smoke;
 mod tls;
 
 use std::fmt;
