@@ -18,8 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pop3_memserver::{Mailbox, MemServer, ServerConfig};
-use pop3_session::{Async, Driver, KnownCapabilities, LoginMethod};
+use pop3_session::{Async, KnownCapabilities, LoginMethod};
 
+use crate::Driver;
 use crate::clients::{BoxError, ClientSettings, builder};
 use crate::runtimes::{self, Runtime};
 
@@ -119,48 +120,31 @@ fn forward(mut src: TcpStream, dst: TcpStream, delay: Duration, seen: impl Fn(us
 enum Poller {
     Raw,
     /// `login`, `stat`, `uidl`, `quit`: one call at a time.
-    OneAtATime(Kind),
+    OneAtATime(Driver),
     /// `login_and_listing` (LIST and UIDL behind the credentials), then `quit`: a first contact.
-    Pipelined(Kind),
+    Pipelined(Driver),
     /// As `Pipelined`, with the capabilities remembered from an earlier session and USER/PASS named: CAPA, the
     /// credentials, LIST and UIDL in one write.
-    Remembered(Kind),
+    Remembered(Driver),
     /// As `Remembered`, with `login_listing_and_quit`: QUIT in the same write.
-    RememberedQuitting(Kind),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Blocking,
-    AsyncStd,
-    Tokio,
-}
-
-impl Kind {
-    const ALL: [Self; 3] = [Self::Blocking, Self::AsyncStd, Self::Tokio];
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Blocking => "pop3-blocking",
-            Self::AsyncStd => runtimes::AsyncStd::DRIVER,
-            Self::Tokio => runtimes::Tokio::DRIVER,
-        }
-    }
+    RememberedQuitting(Driver),
 }
 
 impl Poller {
     fn name(self) -> String {
         match self {
             Self::Raw => "raw: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned(),
-            Self::OneAtATime(kind) => format!("{} `login`, `stat`, `uidl`, `quit`", kind.name()),
-            Self::Pipelined(kind) => format!("{} `login_and_listing`, `quit`", kind.name()),
-            Self::Remembered(kind) => format!(
+            Self::OneAtATime(driver) => {
+                format!("{} `login`, `stat`, `uidl`, `quit`", driver.name())
+            }
+            Self::Pipelined(driver) => format!("{} `login_and_listing`, `quit`", driver.name()),
+            Self::Remembered(driver) => format!(
                 "{} `login_and_listing`, `quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
-            Self::RememberedQuitting(kind) => format!(
+            Self::RememberedQuitting(driver) => format!(
                 "{} `login_listing_and_quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
         }
     }
@@ -213,15 +197,15 @@ macro_rules! fetch_session {
 fn poll_once(poller: Poller, addr: SocketAddr, known: &KnownCapabilities) -> Result<(), BoxError> {
     match poller {
         Poller::Raw => raw_poll(plain_stream(addr)?, "raw poll"),
-        Poller::OneAtATime(kind)
-        | Poller::Pipelined(kind)
-        | Poller::Remembered(kind)
-        | Poller::RememberedQuitting(kind) => match kind {
-            Kind::Blocking => blocking_poll(&poll_builder(poller, addr, known), poller),
-            Kind::AsyncStd => {
+        Poller::OneAtATime(driver)
+        | Poller::Pipelined(driver)
+        | Poller::Remembered(driver)
+        | Poller::RememberedQuitting(driver) => match driver {
+            Driver::Blocking => blocking_poll(&poll_builder(poller, addr, known), poller),
+            Driver::AsyncStd => {
                 async_poll::<runtimes::AsyncStd>(&poll_builder(poller, addr, known), poller)
             }
-            Kind::Tokio => {
+            Driver::Tokio => {
                 async_poll::<runtimes::Tokio>(&poll_builder(poller, addr, known), poller)
             }
         },
@@ -229,7 +213,7 @@ fn poll_once(poller: Poller, addr: SocketAddr, known: &KnownCapabilities) -> Res
 }
 
 /// The settings a poll's session starts with.
-fn poll_builder<D: Driver>(
+fn poll_builder<D: pop3_session::Driver>(
     poller: Poller,
     addr: SocketAddr,
     known: &KnownCapabilities,
@@ -416,12 +400,12 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
     config.pipelining = true;
     let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
     let mut pollers = vec![Poller::Raw];
-    for kind in Kind::ALL {
+    for driver in Driver::ALL {
         pollers.extend([
-            Poller::OneAtATime(kind),
-            Poller::Pipelined(kind),
-            Poller::Remembered(kind),
-            Poller::RememberedQuitting(kind),
+            Poller::OneAtATime(driver),
+            Poller::Pipelined(driver),
+            Poller::Remembered(driver),
+            Poller::RememberedQuitting(driver),
         ]);
     }
     let mut rows = Vec::new();
@@ -493,21 +477,21 @@ enum Fetcher {
     /// Greeting; USER, PASS, STAT in one write; every RETR and QUIT in one write.
     Raw,
     /// `login`, `stat`, `retr_many`, `quit`.
-    OneAtATime(Kind),
+    OneAtATime(Driver),
     /// Capabilities remembered, USER/PASS named: `login_and_stat`, then `retr_many_and_quit`.
-    Remembered(Kind),
+    Remembered(Driver),
 }
 
 impl Fetcher {
     fn name(self) -> String {
         match self {
             Self::Raw => "raw: greeting; USER PASS STAT; every RETR and QUIT".to_owned(),
-            Self::OneAtATime(kind) => {
-                format!("{} `login`, `stat`, `retr_many`, `quit`", kind.name())
+            Self::OneAtATime(driver) => {
+                format!("{} `login`, `stat`, `retr_many`, `quit`", driver.name())
             }
-            Self::Remembered(kind) => format!(
+            Self::Remembered(driver) => format!(
                 "{} `login_and_stat`, `retr_many_and_quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
         }
     }
@@ -600,23 +584,23 @@ fn fetch_once(
     addr: SocketAddr,
     known: &KnownCapabilities,
 ) -> Result<(), BoxError> {
-    let (Fetcher::OneAtATime(kind) | Fetcher::Remembered(kind)) = fetcher else {
+    let (Fetcher::OneAtATime(driver) | Fetcher::Remembered(driver)) = fetcher else {
         return raw_fetch(plain_stream(addr)?, FETCH_MESSAGES, "raw fetch");
     };
     let poller = match fetcher {
-        Fetcher::Remembered(kind) => Poller::Remembered(kind),
-        _ => Poller::OneAtATime(kind),
+        Fetcher::Remembered(driver) => Poller::Remembered(driver),
+        _ => Poller::OneAtATime(driver),
     };
-    match kind {
-        Kind::Blocking => {
+    match driver {
+        Driver::Blocking => {
             blocking_fetch(&poll_builder(poller, addr, known), fetcher, FETCH_MESSAGES)
         }
-        Kind::AsyncStd => async_fetch::<runtimes::AsyncStd>(
+        Driver::AsyncStd => async_fetch::<runtimes::AsyncStd>(
             &poll_builder(poller, addr, known),
             fetcher,
             FETCH_MESSAGES,
         ),
-        Kind::Tokio => async_fetch::<runtimes::Tokio>(
+        Driver::Tokio => async_fetch::<runtimes::Tokio>(
             &poll_builder(poller, addr, known),
             fetcher,
             FETCH_MESSAGES,
@@ -635,8 +619,8 @@ pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxErr
     let proxy = TurnProxy::start(server.addr(), rtt)?;
     let known = learn_capabilities(&builder(proxy.addr, ClientSettings::default()))?;
     let mut fetchers = vec![Fetcher::Raw];
-    for kind in Kind::ALL {
-        fetchers.extend([Fetcher::OneAtATime(kind), Fetcher::Remembered(kind)]);
+    for driver in Driver::ALL {
+        fetchers.extend([Fetcher::OneAtATime(driver), Fetcher::Remembered(driver)]);
     }
     eprintln!(
         "== whole sessions of workload (a): {} ms round trip",
@@ -716,7 +700,7 @@ pub(crate) mod tls {
         Ok(StreamOwned::new(conn, plain_stream(addr)?))
     }
 
-    fn tls_builder<D: Driver>(
+    fn tls_builder<D: pop3_session::Driver>(
         addr: SocketAddr,
         ca_pem: &str,
         known: Option<&KnownCapabilities>,
@@ -760,25 +744,25 @@ pub(crate) mod tls {
             })
         }
 
-        /// The remembered poll with `kind`'s kept builder: `login_listing_and_quit`, TLS resumed.
-        fn poll(&self, kind: Kind) -> Result<(), BoxError> {
-            let poller = Poller::RememberedQuitting(kind);
-            match kind {
-                Kind::Blocking => blocking_poll(&self.blocking, poller),
-                Kind::AsyncStd => async_poll::<runtimes::AsyncStd>(&self.async_std, poller),
-                Kind::Tokio => async_poll::<runtimes::Tokio>(&self.tokio, poller),
+        /// The remembered poll with `driver`'s kept builder: `login_listing_and_quit`, TLS resumed.
+        fn poll(&self, driver: Driver) -> Result<(), BoxError> {
+            let poller = Poller::RememberedQuitting(driver);
+            match driver {
+                Driver::Blocking => blocking_poll(&self.blocking, poller),
+                Driver::AsyncStd => async_poll::<runtimes::AsyncStd>(&self.async_std, poller),
+                Driver::Tokio => async_poll::<runtimes::Tokio>(&self.tokio, poller),
             }
         }
 
-        /// The remembered fetch of `messages` with `kind`'s kept builder.
-        fn fetch(&self, kind: Kind, messages: u64) -> Result<(), BoxError> {
-            let fetcher = Fetcher::Remembered(kind);
-            match kind {
-                Kind::Blocking => blocking_fetch(&self.blocking, fetcher, messages),
-                Kind::AsyncStd => {
+        /// The remembered fetch of `messages` with `driver`'s kept builder.
+        fn fetch(&self, driver: Driver, messages: u64) -> Result<(), BoxError> {
+            let fetcher = Fetcher::Remembered(driver);
+            match driver {
+                Driver::Blocking => blocking_fetch(&self.blocking, fetcher, messages),
+                Driver::AsyncStd => {
                     async_fetch::<runtimes::AsyncStd>(&self.async_std, fetcher, messages)
                 }
-                Kind::Tokio => async_fetch::<runtimes::Tokio>(&self.tokio, fetcher, messages),
+                Driver::Tokio => async_fetch::<runtimes::Tokio>(&self.tokio, fetcher, messages),
             }
         }
     }
@@ -788,7 +772,7 @@ pub(crate) mod tls {
     enum TlsPoller {
         Raw,
         /// Capabilities remembered, `login_listing_and_quit`, the builder (and its TLS sessions) kept.
-        Resumed(Kind),
+        Resumed(Driver),
         /// The same with a new builder every time: a full handshake.
         Full,
     }
@@ -799,9 +783,9 @@ pub(crate) mod tls {
                 Self::Raw => {
                     "raw rustls: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned()
                 }
-                Self::Resumed(kind) => format!(
+                Self::Resumed(driver) => format!(
                     "{} `login_listing_and_quit`, remembered, TLS resumed",
-                    kind.name()
+                    driver.name()
                 ),
                 Self::Full => {
                     "pop3-blocking `login_listing_and_quit`, remembered, new Builder: full handshake"
@@ -813,10 +797,10 @@ pub(crate) mod tls {
         fn poll(self, clients: &Clients) -> Result<(), BoxError> {
             match self {
                 Self::Raw => raw_poll(raw_stream(clients.addr, &clients.raw)?, "raw TLS poll"),
-                Self::Resumed(kind) => clients.poll(kind),
+                Self::Resumed(driver) => clients.poll(driver),
                 Self::Full => blocking_poll(
                     &tls_builder(clients.addr, &clients.ca_pem, Some(&clients.known))?,
-                    Poller::RememberedQuitting(Kind::Blocking),
+                    Poller::RememberedQuitting(Driver::Blocking),
                 ),
             }
         }
@@ -830,7 +814,7 @@ pub(crate) mod tls {
             .with_implicit_tls(pki.server_config());
         let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
         let mut pollers = vec![TlsPoller::Raw];
-        pollers.extend(Kind::ALL.map(TlsPoller::Resumed));
+        pollers.extend(Driver::ALL.map(TlsPoller::Resumed));
         pollers.push(TlsPoller::Full);
         let mut rows = Vec::new();
         for rtt in [Duration::from_millis(20), Duration::from_millis(150)] {
@@ -867,24 +851,29 @@ pub(crate) mod tls {
                 .map(|rtt| TurnProxy::start(server.addr(), rtt))
                 .transpose()?;
             let clients = Clients::new(proxy.as_ref().map_or(server.addr(), |p| p.addr), &pki.ca)?;
-            let kinds: Vec<Option<Kind>> =
-                std::iter::once(None).chain(Kind::ALL.map(Some)).collect();
+            // `None` is the raw rustls client.
+            let drivers: Vec<Option<Driver>> =
+                std::iter::once(None).chain(Driver::ALL.map(Some)).collect();
             // One unrecorded round: the first handshake of each is a full one, every later one resumes.
-            let measured = measure(kinds.len(), 1, runs, proxy.as_ref(), |index| {
-                match kinds[index] {
+            let measured = measure(
+                drivers.len(),
+                1,
+                runs,
+                proxy.as_ref(),
+                |index| match drivers[index] {
                     None => raw_fetch(
                         raw_stream(clients.addr, &clients.raw)?,
                         load.messages,
                         "raw TLS fetch",
                     ),
-                    Some(kind) => clients.fetch(kind, load.messages),
-                }
-            })?;
-            let names = kinds.iter().map(|kind| match kind {
+                    Some(driver) => clients.fetch(driver, load.messages),
+                },
+            )?;
+            let names = drivers.iter().map(|driver| match driver {
                 None => "raw rustls: greeting; USER PASS STAT; every RETR and QUIT".to_owned(),
-                Some(kind) => format!(
+                Some(driver) => format!(
                     "{} `login_and_stat`, `retr_many_and_quit`, remembered",
-                    kind.name()
+                    driver.name()
                 ),
             });
             out.push_str(&render(

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, Profile, Store, StrictPort, corpus, expected_mailbox};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, expected_mailbox};
 
 /// What Courier pop3d 1.0.16 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -186,28 +186,12 @@ impl Fixture for Courier {
     }
 
     fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let user = format!(
-            "{}-{}",
-            crate::sanitize_prefix(prefix),
-            self.running.next_user()
-        );
+        let user = self.running.user_name(prefix);
         let password = instance::random_password();
         let owner = (65534, 65534);
         let home = self.home(&user);
-        let maildir = home.join("Maildir");
         instance::make_dir_owned(&home, 0o700, owner)?;
-        for sub in ["", "new", "cur", "tmp"] {
-            instance::make_dir_owned(&maildir.join(sub), 0o700, owner)?;
-        }
-        for (i, message) in messages.iter().enumerate() {
-            let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
-            instance::write_owned(
-                &maildir.join("new").join(name),
-                &corpus::to_lf(message),
-                0o600,
-                owner,
-            )?;
-        }
+        instance::write_maildir(&home.join("Maildir"), messages, owner)?;
         let hash = |flag: &str| -> io::Result<String> {
             let out = instance::run_with_input(
                 Command::new(USERDBPW).arg(flag),

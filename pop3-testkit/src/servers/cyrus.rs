@@ -178,11 +178,8 @@ impl Fixture for Cyrus {
     }
 
     fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let user = format!(
-            "{}-{}",
-            crate::sanitize_prefix(prefix).replace('.', "-"),
-            self.running.next_user()
-        );
+        // A dot separates the levels of Cyrus' mailbox names.
+        let user = self.running.user_name(prefix).replace('.', "-");
         let password = instance::random_password();
         let cyrus = instance::account_ids("cyrus")
             .ok_or_else(|| io::Error::other("account cyrus vanished"))?;

@@ -83,6 +83,11 @@ impl Running {
     pub(crate) fn next_user(&self) -> u32 {
         self.next_user.fetch_add(1, Ordering::Relaxed) + 1
     }
+
+    /// A new user's name: the test's `prefix`, made safe for a login name, and the next number.
+    pub(crate) fn user_name(&self, prefix: &str) -> String {
+        format!("{}-{}", crate::sanitize_prefix(prefix), self.next_user())
+    }
 }
 
 /// A fixture that runs one server: [`PopServer`] follows from this.

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::corpus;
 use crate::tls;
 
 /// The hint every "server missing" panic carries.
@@ -348,6 +349,24 @@ pub(crate) fn make_dir_owned(path: &Path, mode: u32, owner: (u32, u32)) -> io::R
     fs::create_dir_all(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1))
+}
+
+/// Makes a Maildir at `dir` owned by `owner` holding `messages` (stored with LF endings) in `new/`, named so that
+/// the servers, which order by the leading number, serve them in the given order.
+pub(crate) fn write_maildir(dir: &Path, messages: &[Vec<u8>], owner: (u32, u32)) -> io::Result<()> {
+    for sub in ["", "new", "cur", "tmp"] {
+        make_dir_owned(&dir.join(sub), 0o700, owner)?;
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
+        write_owned(
+            &dir.join("new").join(name),
+            &corpus::to_lf(message),
+            0o600,
+            owner,
+        )?;
+    }
+    Ok(())
 }
 
 /// A system account for servers that authenticate through PAM (popa3d, solid-pop3d): made with `useradd`,

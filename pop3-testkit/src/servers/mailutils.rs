@@ -155,29 +155,13 @@ impl Fixture for Mailutils {
     }
 
     fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let user = format!(
-            "{}-{}",
-            crate::sanitize_prefix(prefix),
-            self.running.next_user()
-        );
+        let user = self.running.user_name(prefix);
         let password = instance::random_password();
         let make = || -> io::Result<Mailbox> {
             let owner = (65534, 65534);
             let home = self.home(&user);
             instance::make_dir_owned(&home, 0o700, owner)?;
-            let inbox = home.join("INBOX");
-            for sub in ["", "new", "cur", "tmp"] {
-                instance::make_dir_owned(&inbox.join(sub), 0o700, owner)?;
-            }
-            for (i, message) in messages.iter().enumerate() {
-                let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
-                instance::write_owned(
-                    &inbox.join("new").join(name),
-                    &corpus::to_lf(message),
-                    0o600,
-                    owner,
-                )?;
-            }
+            instance::write_maildir(&home.join("INBOX"), messages, owner)?;
             {
                 let mut users = self
                     .users
