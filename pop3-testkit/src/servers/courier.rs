@@ -134,11 +134,7 @@ impl Fixture for Courier {
         .into_iter()
         .zip(ports.named())
         {
-            let pid_file = instance.path(&format!("{name}.pid"));
-            instance.on_stop(&format!(
-                "kill -TERM $(cat {}) 2>/dev/null",
-                pid_file.display()
-            ));
+            let pid_file = instance.pid_file(name);
             let wrapper = if tls_wrapper {
                 format!("{} -server -tcpd ", couriertls.display())
             } else {

@@ -145,12 +145,8 @@ impl Fixture for Cyrus {
         );
         let master_conf = instance.path("cyrus.conf");
         instance::write_owned(&master_conf, cyrus_conf.as_bytes(), 0o644, cyrus)?;
-        let pid_file = instance.path("master.pid");
-        // master daemonizes (-d): stop it by the PID it writes; it stops its children.
-        instance.on_stop(&format!(
-            "kill -TERM $(cat {}) 2>/dev/null",
-            pid_file.display()
-        ));
+        // master daemonizes (-d): stopped by the PID it writes; it stops its children.
+        let pid_file = instance.pid_file("master");
         instance::run(
             Command::new(MASTER)
                 .arg("-C")

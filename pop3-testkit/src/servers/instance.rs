@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -163,6 +163,14 @@ impl Instance {
         });
     }
 
+    /// A file for a daemon's PID, named `NAME.pid`: the daemon it names is stopped at the end. For servers that
+    /// leave the process group they were started in.
+    pub(crate) fn pid_file(&self, name: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.pid"));
+        self.on_stop(&format!("kill -TERM $(cat {}) 2>/dev/null", path.display()));
+        path
+    }
+
     /// Spawns `command` in a process group of its own with output to `LOG.log`; the group is stopped at the
     /// end, and the process is killed when the instance is dropped.
     pub(crate) fn spawn(&self, log: &str, command: &mut Command) -> io::Result<u32> {
@@ -240,22 +248,7 @@ pub(crate) fn wait_ready(port: u16, tls: bool, why_not: impl Fn() -> String) -> 
     let deadline = Instant::now() + READY_TIMEOUT;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
-        let attempt = || -> io::Result<()> {
-            let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-            if tls {
-                return Ok(());
-            }
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            let mut line = String::new();
-            BufReader::new(&stream).read_line(&mut line)?;
-            let _ = (&stream).write_all(b"QUIT\r\n");
-            if line.starts_with("+OK") {
-                Ok(())
-            } else {
-                Err(io::Error::other(format!("unexpected greeting {line:?}")))
-            }
-        };
-        match attempt() {
+        match crate::probe(addr, !tls) {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(io::Error::other(format!(
@@ -271,15 +264,7 @@ pub(crate) fn wait_ready(port: u16, tls: bool, why_not: impl Fn() -> String) -> 
 /// Runs a command to completion; its failure (with stderr) becomes an error.
 pub(crate) fn run(command: &mut Command) -> io::Result<Vec<u8>> {
     let output = command.stdin(Stdio::null()).output()?;
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        Err(io::Error::other(format!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )))
-    }
+    standard_output(command, output)
 }
 
 /// Runs a command with `input` on its standard input.
@@ -291,6 +276,11 @@ pub(crate) fn run_with_input(command: &mut Command, input: &[u8]) -> io::Result<
         .spawn()?;
     child.stdin.take().expect("piped").write_all(input)?;
     let output = child.wait_with_output()?;
+    standard_output(command, output)
+}
+
+/// What `command` printed, if it succeeded; else an error with what it said on standard error.
+fn standard_output(command: &Command, output: Output) -> io::Result<Vec<u8>> {
     if output.status.success() {
         Ok(output.stdout)
     } else {

@@ -57,12 +57,8 @@ impl Fixture for Perdition {
             .into_iter()
             .zip(ports.named())
         {
-            let pid_file = instance.path(&format!("{name}.pid"));
-            // It daemonizes: stop it by the PID it writes.
-            instance.on_stop(&format!(
-                "kill -TERM $(cat {}) 2>/dev/null",
-                pid_file.display()
-            ));
+            // It daemonizes: stopped by the PID it writes.
+            let pid_file = instance.pid_file(name);
             let tls = |f: &str| instance.path(&format!("tls/{f}"));
             instance::run(
                 Command::new(&binary)
