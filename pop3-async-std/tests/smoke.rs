@@ -10,25 +10,14 @@ use std::time::{Duration, Instant};
 use async_std::task::block_on;
 use futures_io::AsyncWrite;
 use pop3_async_std::{
-    Builder, Error, LoginMethod, OwnedResponseCode, Part, Security, Session, Timeouts, TlsOptions,
+    Builder, Error, LoginMethod, OwnedResponseCode, Part, Security, Session, Timeouts,
 };
 use pop3_memserver::tls::TestPki;
 use pop3_memserver::{LatencyProxy, Mailbox, MemServer, Script, ScriptedServer, ServerConfig};
-
-fn server(mailbox: Mailbox) -> MemServer {
-    MemServer::start(
-        ServerConfig::default().with_user("alice", "secret"),
-        mailbox,
-    )
-    .unwrap()
-}
+use pop3_testkit::smoke::{self, server};
 
 fn plain(server: &MemServer) -> Builder {
-    Session::builder("127.0.0.1")
-        .port(server.addr().port())
-        .security(Security::Plaintext)
-        .allow_plaintext_credentials()
-        .timeout(Duration::from_secs(10))
+    smoke::plain(server)
 }
 
 #[test]
@@ -89,11 +78,7 @@ fn stls_with_the_test_ca() {
         let mut session = Session::builder("localhost")
             .port(server.addr().port())
             .security(Security::StartTls)
-            .tls(
-                TlsOptions::default()
-                    .ca_pem(pki.ca.cert_pem().as_bytes())
-                    .unwrap(),
-            )
+            .tls(smoke::trusting(&pki))
             .connect()
             .await
             .unwrap();
@@ -104,11 +89,7 @@ fn stls_with_the_test_ca() {
         assert!(session.channel_binding().is_some(), "TLS 1.3 exporter");
         // Capabilities were asked again over TLS, and no longer offer STLS.
         assert!(!session.capabilities().unwrap().stls());
-        session.login("alice", "secret").await.unwrap();
-        for (i, message) in mailbox.messages().iter().enumerate() {
-            assert_eq!(session.retr(i as u64 + 1).await.unwrap(), message.data());
-        }
-        session.quit().await.unwrap();
+        smoke::retrieve_all_and_quit(&mut session, &mailbox).await;
     });
 }
 
@@ -131,18 +112,8 @@ fn stls_required_but_not_offered_sends_no_credentials() {
 #[test]
 fn implicit_tls_verifies_the_host_name() {
     let pki = TestPki::generate();
-    let server = MemServer::start(
-        ServerConfig::default()
-            .with_user("alice", "secret")
-            .with_implicit_tls(pki.server_config()),
-        Mailbox::sample(),
-    )
-    .unwrap();
-    let tls = || {
-        TlsOptions::default()
-            .ca_pem(pki.ca.cert_pem().as_bytes())
-            .unwrap()
-    };
+    let server = smoke::implicit_tls_server(&pki);
+    let tls = || smoke::trusting(&pki);
     block_on(async {
         let mut session = Session::connect_tls(
             "localhost",
@@ -374,15 +345,7 @@ fn a_cancelled_command_closes_the_session() {
 #[test]
 fn a_cancelled_read_closes_the_session() {
     // The server answers STAT only after two seconds; the caller gives up after 100 ms.
-    let script = Script::new()
-        .server("+OK ready\r\n")
-        .client("STAT")
-        .stall(Duration::from_secs(2))
-        .server("+OK 1 100\r\n")
-        .client("NOOP")
-        .server("+OK\r\n")
-        .close();
-    let server = ScriptedServer::start(script).unwrap();
+    let server = ScriptedServer::start(smoke::late_stat_answer()).unwrap();
     block_on(async {
         let mut session = Session::builder("127.0.0.1")
             .port(server.addr().port())
@@ -504,11 +467,7 @@ fn runs_under_smol_with_its_own_socket_type() {
             .connect_stream(stream)
             .await
             .unwrap();
-        session.login("alice", "secret").await.unwrap();
-        for (i, message) in mailbox.messages().iter().enumerate() {
-            assert_eq!(session.retr(i as u64 + 1).await.unwrap(), message.data());
-        }
-        session.quit().await.unwrap();
+        smoke::retrieve_all_and_quit(&mut session, &mailbox).await;
     });
 }
 

@@ -97,7 +97,8 @@ enum Client {
     Python,
 }
 
-/// The pop3 drivers, each measured the same way: `login`, then one `retr_many` over every message.
+/// The pop3 drivers. The end-to-end workloads measure each the same way (`login`, then one `retr_many` over
+/// every message); the poll and whole-session tables run their schedules on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Driver {
     Blocking,

@@ -18,8 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pop3_memserver::{Mailbox, MemServer, ServerConfig};
-use pop3_session::{Async, Driver, KnownCapabilities, LoginMethod};
+use pop3_session::{Async, KnownCapabilities, LoginMethod};
 
+use crate::Driver;
 use crate::clients::{BoxError, ClientSettings, builder};
 use crate::runtimes::{self, Runtime};
 
@@ -119,70 +120,100 @@ fn forward(mut src: TcpStream, dst: TcpStream, delay: Duration, seen: impl Fn(us
 enum Poller {
     Raw,
     /// `login`, `stat`, `uidl`, `quit`: one call at a time.
-    OneAtATime(Kind),
+    OneAtATime(Driver),
     /// `login_and_listing` (LIST and UIDL behind the credentials), then `quit`: a first contact.
-    Pipelined(Kind),
+    Pipelined(Driver),
     /// As `Pipelined`, with the capabilities remembered from an earlier session and USER/PASS named: CAPA, the
     /// credentials, LIST and UIDL in one write.
-    Remembered(Kind),
+    Remembered(Driver),
     /// As `Remembered`, with `login_listing_and_quit`: QUIT in the same write.
-    RememberedQuitting(Kind),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Blocking,
-    AsyncStd,
-    Tokio,
-}
-
-impl Kind {
-    const ALL: [Self; 3] = [Self::Blocking, Self::AsyncStd, Self::Tokio];
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Blocking => "pop3-blocking",
-            Self::AsyncStd => runtimes::AsyncStd::DRIVER,
-            Self::Tokio => runtimes::Tokio::DRIVER,
-        }
-    }
+    RememberedQuitting(Driver),
 }
 
 impl Poller {
     fn name(self) -> String {
         match self {
             Self::Raw => "raw: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned(),
-            Self::OneAtATime(kind) => format!("{} `login`, `stat`, `uidl`, `quit`", kind.name()),
-            Self::Pipelined(kind) => format!("{} `login_and_listing`, `quit`", kind.name()),
-            Self::Remembered(kind) => format!(
+            Self::OneAtATime(driver) => {
+                format!("{} `login`, `stat`, `uidl`, `quit`", driver.name())
+            }
+            Self::Pipelined(driver) => format!("{} `login_and_listing`, `quit`", driver.name()),
+            Self::Remembered(driver) => format!(
                 "{} `login_and_listing`, `quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
-            Self::RememberedQuitting(kind) => format!(
+            Self::RememberedQuitting(driver) => format!(
                 "{} `login_listing_and_quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
         }
     }
 }
 
+/// A poll's schedule, written once for every driver: `[]` calls pop3-blocking's methods as they are, `[.await]`
+/// awaits the async drivers' (the same methods). It ends the enclosing function or async block with the result.
+macro_rules! poll_session {
+    ($builder:expr, $poller:expr, [$($aw:tt)*]) => {{
+        let mut session = $builder.connect()$($aw)*?;
+        let count = match $poller {
+            Poller::OneAtATime(_) => {
+                session.login("demo", "demo")$($aw)*?;
+                let stat = session.stat()$($aw)*?;
+                let uids = session.uidl()$($aw)*?;
+                check(stat.count, uids.len())?
+            }
+            Poller::RememberedQuitting(_) => {
+                let count = session.login_listing_and_quit("demo", "demo")$($aw)*?.1.len();
+                return expect_messages(count);
+            }
+            _ => session.login_and_listing("demo", "demo")$($aw)*?.1.len(),
+        };
+        session.quit()$($aw)*?;
+        expect_messages(count)
+    }};
+}
+
+/// A whole fetch session's schedule over `$messages` messages, written once for every driver as
+/// `poll_session!` is; every message must come whole.
+macro_rules! fetch_session {
+    ($builder:expr, $fetcher:expr, $messages:expr, [$($aw:tt)*]) => {{
+        let msgs: Vec<u64> = (1..=$messages).collect();
+        let mut ends = 0;
+        let mut session = $builder.connect()$($aw)*?;
+        if let Fetcher::Remembered(_) = $fetcher {
+            session.login_and_stat("demo", "demo")$($aw)*?;
+            session.retr_many_and_quit(&msgs, ends_counter(&mut ends))$($aw)*?;
+        } else {
+            session.login("demo", "demo")$($aw)*?;
+            session.stat()$($aw)*?;
+            session.retr_many(&msgs, ends_counter(&mut ends))$($aw)*?;
+            session.quit()$($aw)*?;
+        }
+        expect_whole($fetcher, ends, $messages)
+    }};
+}
+
 /// One poll through the proxy at `addr`; `known` is what an earlier session learnt.
 fn poll_once(poller: Poller, addr: SocketAddr, known: &KnownCapabilities) -> Result<(), BoxError> {
     match poller {
-        Poller::Raw => raw_poll(addr),
-        Poller::OneAtATime(kind)
-        | Poller::Pipelined(kind)
-        | Poller::Remembered(kind)
-        | Poller::RememberedQuitting(kind) => match kind {
-            Kind::Blocking => blocking_poll(poller, addr, known),
-            Kind::AsyncStd => async_poll::<runtimes::AsyncStd>(poller, addr, known),
-            Kind::Tokio => async_poll::<runtimes::Tokio>(poller, addr, known),
+        Poller::Raw => raw_poll(plain_stream(addr)?, "raw poll"),
+        Poller::OneAtATime(driver)
+        | Poller::Pipelined(driver)
+        | Poller::Remembered(driver)
+        | Poller::RememberedQuitting(driver) => match driver {
+            Driver::Blocking => blocking_poll(&poll_builder(poller, addr, known), poller),
+            Driver::AsyncStd => {
+                async_poll::<runtimes::AsyncStd>(&poll_builder(poller, addr, known), poller)
+            }
+            Driver::Tokio => {
+                async_poll::<runtimes::Tokio>(&poll_builder(poller, addr, known), poller)
+            }
         },
     }
 }
 
 /// The settings a poll's session starts with.
-fn poll_builder<D: Driver>(
+fn poll_builder<D: pop3_session::Driver>(
     poller: Poller,
     addr: SocketAddr,
     known: &KnownCapabilities,
@@ -196,57 +227,26 @@ fn poll_builder<D: Driver>(
     }
 }
 
-fn blocking_poll(
-    poller: Poller,
-    addr: SocketAddr,
-    known: &KnownCapabilities,
-) -> Result<(), BoxError> {
-    let mut session = poll_builder::<pop3_blocking::Blocking>(poller, addr, known).connect()?;
-    let count = match poller {
-        Poller::OneAtATime(_) => {
-            session.login("demo", "demo")?;
-            let stat = session.stat()?;
-            let uids = session.uidl()?;
-            check(stat.count, uids.len())?
-        }
-        Poller::RememberedQuitting(_) => {
-            let count = session.login_listing_and_quit("demo", "demo")?.1.len();
-            return expect_messages(count);
-        }
-        _ => session.login_and_listing("demo", "demo")?.1.len(),
-    };
-    session.quit()?;
-    expect_messages(count)
+/// What an async driver's sessions start from.
+type AsyncBuilder<R> = pop3_session::Builder<Async<<R as Runtime>::Transport>>;
+/// What pop3-blocking's sessions start from.
+type BlockingBuilder = pop3_session::Builder<pop3_blocking::Blocking>;
+
+fn blocking_poll(builder: &BlockingBuilder, poller: Poller) -> Result<(), BoxError> {
+    poll_session!(builder, poller, [])
 }
 
-fn async_poll<R: Runtime>(
-    poller: Poller,
-    addr: SocketAddr,
-    known: &KnownCapabilities,
-) -> Result<(), BoxError> {
-    let builder = poll_builder::<Async<R::Transport>>(poller, addr, known);
-    R::block_on(async move {
-        let mut session = builder.connect().await?;
-        let count = match poller {
-            Poller::OneAtATime(_) => {
-                session.login("demo", "demo").await?;
-                let stat = session.stat().await?;
-                let uids = session.uidl().await?;
-                check(stat.count, uids.len())?
-            }
-            Poller::RememberedQuitting(_) => {
-                let count = session
-                    .login_listing_and_quit("demo", "demo")
-                    .await?
-                    .1
-                    .len();
-                return expect_messages(count);
-            }
-            _ => session.login_and_listing("demo", "demo").await?.1.len(),
-        };
-        session.quit().await?;
-        expect_messages(count)
-    })
+fn async_poll<R: Runtime>(builder: &AsyncBuilder<R>, poller: Poller) -> Result<(), BoxError> {
+    R::block_on(async move { poll_session!(builder, poller, [.await]) })
+}
+
+/// What a first session learns with CAPA, as a poller keeps it between polls.
+fn learn_capabilities(builder: &BlockingBuilder) -> Result<KnownCapabilities, BoxError> {
+    let mut first = builder.connect()?;
+    first.capa()?;
+    let known = first.known_capabilities().ok_or("no capabilities learnt")?;
+    first.quit()?;
+    Ok(known)
 }
 
 /// Messages in the polled mailbox.
@@ -266,22 +266,39 @@ fn expect_messages(count: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn raw_poll(addr: SocketAddr) -> Result<(), BoxError> {
-    let mut sock = TcpStream::connect(addr)?;
+/// A TCP connection to `addr` for a raw client.
+fn plain_stream(addr: SocketAddr) -> io::Result<TcpStream> {
+    let sock = TcpStream::connect(addr)?;
     sock.set_nodelay(true)?;
+    Ok(sock)
+}
+
+/// Reads what is there, 0 at the end: a TLS server that closes after QUIT's answer without close_notify has
+/// ended the session as much as a TCP one that closes.
+fn read_until_closed(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    match stream.read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+        read => read,
+    }
+}
+
+/// The raw poll over `stream` (TCP or TLS): greeting, then USER, PASS, STAT, UIDL, QUIT in one write. `client`
+/// names it in errors.
+fn raw_poll(mut stream: impl Read + Write, client: &str) -> Result<(), BoxError> {
     let mut buf = vec![0; 64 * 1024];
     let mut seen = Vec::new();
     while !seen.ends_with(b"\r\n") {
-        let n = sock.read(&mut buf)?;
+        let n = stream.read(&mut buf)?;
         if n == 0 {
-            return Err("raw poll: no greeting".into());
+            return Err(format!("{client}: no greeting").into());
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    sock.write_all(b"USER demo\r\nPASS demo\r\nSTAT\r\nUIDL\r\nQUIT\r\n")?;
+    stream.write_all(b"USER demo\r\nPASS demo\r\nSTAT\r\nUIDL\r\nQUIT\r\n")?;
+    stream.flush()?;
     seen.clear();
     loop {
-        let n = sock.read(&mut buf)?;
+        let n = read_until_closed(&mut stream, &mut buf)?;
         if n == 0 {
             break;
         }
@@ -289,7 +306,7 @@ fn raw_poll(addr: SocketAddr) -> Result<(), BoxError> {
     }
     let text = String::from_utf8_lossy(&seen);
     if text.matches("+OK").count() != 5 {
-        return Err(format!("raw poll: unexpected answers {text:?}").into());
+        return Err(format!("{client}: unexpected answers {text:?}").into());
     }
     Ok(())
 }
@@ -309,6 +326,73 @@ fn median(times: &mut [Duration]) -> Duration {
     times[times.len() / 2]
 }
 
+/// One client's recorded runs: how long each took and the round trips the proxy counted in each.
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    times: Vec<Duration>,
+    turns: Vec<u64>,
+}
+
+impl Runs {
+    /// The round trips of the last run (0 without a proxy).
+    fn last_turns(&self) -> u64 {
+        self.turns.last().copied().unwrap_or_default()
+    }
+}
+
+/// Runs each of `clients` clients (`run` runs the one of that index) `warm_up + runs` times, in an order that
+/// turns every round so that none always follows the same other, and records all but the `warm_up` first rounds
+/// (a TLS client's first handshake is a full one). `proxy` counts the round trips, if there is one.
+fn measure(
+    clients: usize,
+    warm_up: usize,
+    runs: usize,
+    proxy: Option<&TurnProxy>,
+    mut run: impl FnMut(usize) -> Result<(), BoxError>,
+) -> Result<Vec<Runs>, BoxError> {
+    let mut measured = vec![Runs::default(); clients];
+    for round in 0..warm_up + runs {
+        for index in (0..clients).map(|i| (i + round) % clients) {
+            if let Some(proxy) = proxy {
+                proxy.take_turns();
+            }
+            let start = Instant::now();
+            run(index)?;
+            let elapsed = start.elapsed();
+            // The proxy's last turn is counted when it reads the server's bytes, which happens before the client
+            // reads them through the delay.
+            let turns = proxy.map_or(0, TurnProxy::take_turns);
+            if round >= warm_up {
+                measured[index].times.push(elapsed);
+                measured[index].turns.push(turns);
+            }
+        }
+    }
+    Ok(measured)
+}
+
+/// The table's rows, one a client, each set against the first client's (the raw one's) median and round trips.
+fn rows(
+    names: impl IntoIterator<Item = String>,
+    rtt: Duration,
+    measured: Vec<Runs>,
+) -> Vec<PollRow> {
+    let raw_median = median(&mut measured[0].times.clone());
+    let raw_turns = measured[0].last_turns();
+    names
+        .into_iter()
+        .zip(measured)
+        .map(|(name, runs)| PollRow {
+            name,
+            rtt,
+            turns: runs.last_turns(),
+            times: runs.times,
+            raw_median,
+            raw_turns,
+        })
+        .collect()
+}
+
 /// Runs every poller `runs` times behind each round-trip time, against one in-process MemServer (the poll is
 /// bound by round trips, not by the server), and renders the table.
 pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxError> {
@@ -316,63 +400,35 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
     config.pipelining = true;
     let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
     let mut pollers = vec![Poller::Raw];
-    for kind in Kind::ALL {
+    for driver in Driver::ALL {
         pollers.extend([
-            Poller::OneAtATime(kind),
-            Poller::Pipelined(kind),
-            Poller::Remembered(kind),
-            Poller::RememberedQuitting(kind),
+            Poller::OneAtATime(driver),
+            Poller::Pipelined(driver),
+            Poller::Remembered(driver),
+            Poller::RememberedQuitting(driver),
         ]);
     }
     let mut rows = Vec::new();
     for &rtt in rtts {
         eprintln!("== poll: {} ms round trip", rtt.as_millis());
         let proxy = TurnProxy::start(server.addr(), rtt)?;
-        // What a first session learnt, as a poller would keep it between polls.
-        let known = {
-            let mut first =
-                builder::<pop3_blocking::Blocking>(proxy.addr, ClientSettings::default())
-                    .connect()?;
-            first.capa()?;
-            let known = first.known_capabilities().ok_or("no capabilities learnt")?;
-            first.quit()?;
-            known
-        };
-        let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); pollers.len()];
-        for run in 0..runs {
-            for index in (0..pollers.len()).map(|i| (i + run) % pollers.len()) {
-                proxy.take_turns();
-                let start = Instant::now();
-                poll_once(pollers[index], proxy.addr, &known)?;
-                let elapsed = start.elapsed();
-                // The proxy's last turn is counted when it reads the server's bytes, which happens before the
-                // client reads them through the delay.
-                let turns = proxy.take_turns();
-                let entry = &mut measured[index];
-                if run > 0 && entry.1 != turns {
-                    return Err(format!(
-                        "{}: {turns} round trips now, {} before",
-                        pollers[index].name(),
-                        entry.1
-                    )
-                    .into());
-                }
-                entry.0.push(elapsed);
-                entry.1 = turns;
+        let known = learn_capabilities(&builder(proxy.addr, ClientSettings::default()))?;
+        let measured = measure(pollers.len(), 0, runs, Some(&proxy), |index| {
+            poll_once(pollers[index], proxy.addr, &known)
+        })?;
+        // A poll's round trips are its schedule's: the same in every run.
+        for (poller, runs) in pollers.iter().zip(&measured) {
+            if let Some(changed) = runs.turns.windows(2).find(|pair| pair[0] != pair[1]) {
+                return Err(format!(
+                    "{}: {} round trips now, {} before",
+                    poller.name(),
+                    changed[1],
+                    changed[0]
+                )
+                .into());
             }
         }
-        let raw_median = median(&mut measured[0].0.clone());
-        let raw_turns = measured[0].1;
-        for (poller, (times, turns)) in pollers.iter().zip(measured) {
-            rows.push(PollRow {
-                name: poller.name(),
-                rtt,
-                times,
-                turns,
-                raw_median,
-                raw_turns,
-            });
-        }
+        rows.extend(self::rows(pollers.iter().map(|p| p.name()), rtt, measured));
     }
     Ok(render(
         &format!(
@@ -421,29 +477,29 @@ enum Fetcher {
     /// Greeting; USER, PASS, STAT in one write; every RETR and QUIT in one write.
     Raw,
     /// `login`, `stat`, `retr_many`, `quit`.
-    OneAtATime(Kind),
+    OneAtATime(Driver),
     /// Capabilities remembered, USER/PASS named: `login_and_stat`, then `retr_many_and_quit`.
-    Remembered(Kind),
+    Remembered(Driver),
 }
 
 impl Fetcher {
     fn name(self) -> String {
         match self {
             Self::Raw => "raw: greeting; USER PASS STAT; every RETR and QUIT".to_owned(),
-            Self::OneAtATime(kind) => {
-                format!("{} `login`, `stat`, `retr_many`, `quit`", kind.name())
+            Self::OneAtATime(driver) => {
+                format!("{} `login`, `stat`, `retr_many`, `quit`", driver.name())
             }
-            Self::Remembered(kind) => format!(
+            Self::Remembered(driver) => format!(
                 "{} `login_and_stat`, `retr_many_and_quit`, capabilities remembered",
-                kind.name()
+                driver.name()
             ),
         }
     }
 }
 
-fn raw_fetch(addr: SocketAddr) -> Result<(), BoxError> {
-    let mut sock = TcpStream::connect(addr)?;
-    sock.set_nodelay(true)?;
+/// The raw fetch over `stream` (TCP or TLS): greeting; USER, PASS, STAT in one write; every RETR of `messages`
+/// and QUIT in one write, counting the terminators. `client` names it in errors.
+fn raw_fetch(mut stream: impl Read + Write, messages: u64, client: &str) -> Result<(), BoxError> {
     let mut buf = vec![0; 256 * 1024];
     let mut seen = Vec::new();
     // The greeting, then the three answers to USER, PASS and STAT.
@@ -452,26 +508,27 @@ fn raw_fetch(addr: SocketAddr) -> Result<(), BoxError> {
         (3, Vec::new()),
     ] {
         while seen.iter().filter(|&&b| b == b'\n').count() < lines {
-            let n = sock.read(&mut buf)?;
+            let n = stream.read(&mut buf)?;
             if n == 0 {
-                return Err("raw fetch: closed early".into());
+                return Err(format!("{client}: closed early").into());
             }
             seen.extend_from_slice(&buf[..n]);
         }
         seen.clear();
-        sock.write_all(&send)?;
+        stream.write_all(&send)?;
     }
     let mut commands = Vec::new();
-    for msg in 1..=FETCH_MESSAGES {
+    for msg in 1..=messages {
         commands.extend_from_slice(format!("RETR {msg}\r\n").as_bytes());
     }
     commands.extend_from_slice(b"QUIT\r\n");
-    sock.write_all(&commands)?;
+    stream.write_all(&commands)?;
+    stream.flush()?;
     let finder = memchr::memmem::Finder::new(b"\r\n.\r\n");
     let mut ends = 0;
     let mut tail = Vec::new();
     loop {
-        let n = sock.read(&mut buf)?;
+        let n = read_until_closed(&mut stream, &mut buf)?;
         if n == 0 {
             break;
         }
@@ -481,10 +538,45 @@ fn raw_fetch(addr: SocketAddr) -> Result<(), BoxError> {
         tail.drain(..keep);
         // A terminator inside the kept tail would be counted twice: it is at most 4 octets, shorter than one.
     }
-    if ends as u64 != FETCH_MESSAGES {
-        return Err(format!("raw fetch: {ends} messages, expected {FETCH_MESSAGES}").into());
+    if ends as u64 != messages {
+        return Err(format!("{client}: {ends} messages, expected {messages}").into());
     }
     Ok(())
+}
+
+/// Counts the messages `retr_many` delivers whole.
+fn ends_counter(
+    ends: &mut u64,
+) -> impl FnMut(u64, pop3_session::Part<'_>) -> io::Result<()> + Send + '_ {
+    |_, part| {
+        if matches!(part, pop3_session::Part::End) {
+            *ends += 1;
+        }
+        Ok(())
+    }
+}
+
+fn expect_whole(fetcher: Fetcher, ends: u64, messages: u64) -> Result<(), BoxError> {
+    if ends != messages {
+        return Err(format!("{}: {ends} messages, expected {messages}", fetcher.name()).into());
+    }
+    Ok(())
+}
+
+fn blocking_fetch(
+    builder: &BlockingBuilder,
+    fetcher: Fetcher,
+    messages: u64,
+) -> Result<(), BoxError> {
+    fetch_session!(builder, fetcher, messages, [])
+}
+
+fn async_fetch<R: Runtime>(
+    builder: &AsyncBuilder<R>,
+    fetcher: Fetcher,
+    messages: u64,
+) -> Result<(), BoxError> {
+    R::block_on(async move { fetch_session!(builder, fetcher, messages, [.await]) })
 }
 
 fn fetch_once(
@@ -492,74 +584,28 @@ fn fetch_once(
     addr: SocketAddr,
     known: &KnownCapabilities,
 ) -> Result<(), BoxError> {
-    let msgs: Vec<u64> = (1..=FETCH_MESSAGES).collect();
-    let (Fetcher::OneAtATime(kind) | Fetcher::Remembered(kind)) = fetcher else {
-        return raw_fetch(addr);
+    let (Fetcher::OneAtATime(driver) | Fetcher::Remembered(driver)) = fetcher else {
+        return raw_fetch(plain_stream(addr)?, FETCH_MESSAGES, "raw fetch");
     };
     let poller = match fetcher {
-        Fetcher::Remembered(kind) => Poller::Remembered(kind),
-        _ => Poller::OneAtATime(kind),
+        Fetcher::Remembered(driver) => Poller::Remembered(driver),
+        _ => Poller::OneAtATime(driver),
     };
-    let mut ends = 0u64;
-    let on_part = |_, part: pop3_session::Part<'_>| {
-        if matches!(part, pop3_session::Part::End) {
-            ends += 1;
+    match driver {
+        Driver::Blocking => {
+            blocking_fetch(&poll_builder(poller, addr, known), fetcher, FETCH_MESSAGES)
         }
-        Ok(())
-    };
-    match kind {
-        Kind::Blocking => {
-            let mut session =
-                poll_builder::<pop3_blocking::Blocking>(poller, addr, known).connect()?;
-            if let Fetcher::Remembered(_) = fetcher {
-                session.login_and_stat("demo", "demo")?;
-                session.retr_many_and_quit(&msgs, on_part)?;
-            } else {
-                session.login("demo", "demo")?;
-                session.stat()?;
-                session.retr_many(&msgs, on_part)?;
-                session.quit()?;
-            }
-        }
-        Kind::AsyncStd => {
-            async_fetch::<runtimes::AsyncStd>(fetcher, poller, addr, known, &msgs, on_part)?
-        }
-        Kind::Tokio => {
-            async_fetch::<runtimes::Tokio>(fetcher, poller, addr, known, &msgs, on_part)?
-        }
+        Driver::AsyncStd => async_fetch::<runtimes::AsyncStd>(
+            &poll_builder(poller, addr, known),
+            fetcher,
+            FETCH_MESSAGES,
+        ),
+        Driver::Tokio => async_fetch::<runtimes::Tokio>(
+            &poll_builder(poller, addr, known),
+            fetcher,
+            FETCH_MESSAGES,
+        ),
     }
-    if ends != FETCH_MESSAGES {
-        return Err(format!(
-            "{}: {ends} messages, expected {FETCH_MESSAGES}",
-            fetcher.name()
-        )
-        .into());
-    }
-    Ok(())
-}
-
-fn async_fetch<R: Runtime>(
-    fetcher: Fetcher,
-    poller: Poller,
-    addr: SocketAddr,
-    known: &KnownCapabilities,
-    msgs: &[u64],
-    on_part: impl FnMut(u64, pop3_session::Part<'_>) -> io::Result<()> + Send,
-) -> Result<(), BoxError> {
-    let builder = poll_builder::<Async<R::Transport>>(poller, addr, known);
-    R::block_on(async move {
-        let mut session = builder.connect().await?;
-        if let Fetcher::Remembered(_) = fetcher {
-            session.login_and_stat("demo", "demo").await?;
-            session.retr_many_and_quit(msgs, on_part).await?;
-        } else {
-            session.login("demo", "demo").await?;
-            session.stat().await?;
-            session.retr_many(msgs, on_part).await?;
-            session.quit().await?;
-        }
-        Ok(())
-    })
 }
 
 /// Workload (a) as whole sessions, connect to close, behind `rtt`: the raw client's round-trip schedule against
@@ -571,51 +617,23 @@ pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxErr
         Mailbox::generated(FETCH_MESSAGES as usize, 10 * 1024, 2, 1),
     )?;
     let proxy = TurnProxy::start(server.addr(), rtt)?;
-    let known = {
-        let mut first =
-            builder::<pop3_blocking::Blocking>(proxy.addr, ClientSettings::default()).connect()?;
-        first.capa()?;
-        let known = first.known_capabilities().ok_or("no capabilities learnt")?;
-        first.quit()?;
-        known
-    };
+    let known = learn_capabilities(&builder(proxy.addr, ClientSettings::default()))?;
     let mut fetchers = vec![Fetcher::Raw];
-    for kind in Kind::ALL {
-        fetchers.extend([Fetcher::OneAtATime(kind), Fetcher::Remembered(kind)]);
+    for driver in Driver::ALL {
+        fetchers.extend([Fetcher::OneAtATime(driver), Fetcher::Remembered(driver)]);
     }
-    let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); fetchers.len()];
     eprintln!(
         "== whole sessions of workload (a): {} ms round trip",
         rtt.as_millis()
     );
-    for run in 0..runs {
-        for index in (0..fetchers.len()).map(|i| (i + run) % fetchers.len()) {
-            proxy.take_turns();
-            let start = Instant::now();
-            fetch_once(fetchers[index], proxy.addr, &known)?;
-            measured[index].0.push(start.elapsed());
-            measured[index].1 = proxy.take_turns();
-        }
-    }
-    let raw_median = median(&mut measured[0].0.clone());
-    let raw_turns = measured[0].1;
-    let rows = fetchers
-        .iter()
-        .zip(measured)
-        .map(|(fetcher, (times, turns))| PollRow {
-            name: fetcher.name(),
-            rtt,
-            times,
-            turns,
-            raw_median,
-            raw_turns,
-        })
-        .collect();
+    let measured = measure(fetchers.len(), 0, runs, Some(&proxy), |index| {
+        fetch_once(fetchers[index], proxy.addr, &known)
+    })?;
     Ok(render(
         &format!(
             "### Whole sessions of workload (a), 1000 × 10 KiB, connect to close ({runs} runs)"
         ),
-        rows,
+        rows(fetchers.iter().map(|f| f.name()), rtt, measured),
     ))
 }
 
@@ -673,62 +691,16 @@ pub(crate) mod tls {
         ))
     }
 
-    /// The raw TLS client: the same handshake through rustls, then the raw schedule, counting terminators.
-    fn raw_tls_fetch(
+    /// A TLS connection to `addr` through rustls for a raw client, as `config` says.
+    fn raw_stream(
         addr: SocketAddr,
         config: &Arc<ClientConfig>,
-        messages: u64,
-    ) -> Result<(), BoxError> {
-        let sock = TcpStream::connect(addr)?;
-        sock.set_nodelay(true)?;
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, BoxError> {
         let conn = ClientConnection::new(Arc::clone(config), "127.0.0.1".try_into()?)?;
-        let mut tls = StreamOwned::new(conn, sock);
-        let mut buf = vec![0; 256 * 1024];
-        let mut seen = Vec::new();
-        for (lines, send) in [
-            (1, b"USER demo\r\nPASS demo\r\nSTAT\r\n".to_vec()),
-            (3, Vec::new()),
-        ] {
-            while seen.iter().filter(|&&b| b == b'\n').count() < lines {
-                let n = tls.read(&mut buf)?;
-                if n == 0 {
-                    return Err("raw TLS fetch: closed early".into());
-                }
-                seen.extend_from_slice(&buf[..n]);
-            }
-            seen.clear();
-            tls.write_all(&send)?;
-        }
-        let mut commands = Vec::new();
-        for msg in 1..=messages {
-            commands.extend_from_slice(format!("RETR {msg}\r\n").as_bytes());
-        }
-        commands.extend_from_slice(b"QUIT\r\n");
-        tls.write_all(&commands)?;
-        tls.flush()?;
-        let finder = memchr::memmem::Finder::new(b"\r\n.\r\n");
-        let mut ends = 0;
-        let mut tail = Vec::new();
-        loop {
-            let n = match tls.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                // The server closed after QUIT's answer without close_notify.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e.into()),
-            };
-            tail.extend_from_slice(&buf[..n]);
-            ends += finder.find_iter(&tail).count();
-            let keep = tail.len().saturating_sub(4);
-            tail.drain(..keep);
-        }
-        if ends as u64 != messages {
-            return Err(format!("raw TLS fetch: {ends} messages, expected {messages}").into());
-        }
-        Ok(())
+        Ok(StreamOwned::new(conn, plain_stream(addr)?))
     }
 
-    fn tls_builder<D: Driver>(
+    fn tls_builder<D: pop3_session::Driver>(
         addr: SocketAddr,
         ca_pem: &str,
         known: Option<&KnownCapabilities>,
@@ -744,87 +716,55 @@ pub(crate) mod tls {
         })
     }
 
-    fn ends_counter(
-        ends: &mut u64,
-    ) -> impl FnMut(u64, pop3_session::Part<'_>) -> io::Result<()> + Send + '_ {
-        |_, part| {
-            if matches!(part, pop3_session::Part::End) {
-                *ends += 1;
-            }
-            Ok(())
-        }
+    /// One TLS builder for each driver, kept across runs, and what the clients need to connect.
+    struct Clients {
+        addr: SocketAddr,
+        ca_pem: String,
+        known: KnownCapabilities,
+        raw: Arc<ClientConfig>,
+        blocking: BlockingBuilder,
+        async_std: AsyncBuilder<runtimes::AsyncStd>,
+        tokio: AsyncBuilder<runtimes::Tokio>,
     }
 
-    /// One TLS session with each driver's builder, kept across runs.
-    struct Builders {
-        blocking: pop3_session::Builder<pop3_blocking::Blocking>,
-        async_std: pop3_session::Builder<Async<<runtimes::AsyncStd as Runtime>::Transport>>,
-        tokio: pop3_session::Builder<Async<<runtimes::Tokio as Runtime>::Transport>>,
-    }
+    impl Clients {
+        /// The clients of a server at `addr` whose certificate `ca` signed, with the capabilities a first session
+        /// learnt.
+        fn new(addr: SocketAddr, ca: &pop3_memserver::tls::TestCa) -> Result<Self, BoxError> {
+            let ca_pem = ca.cert_pem();
+            let known = learn_capabilities(&tls_builder(addr, &ca_pem, None)?)?;
+            Ok(Self {
+                addr,
+                blocking: tls_builder(addr, &ca_pem, Some(&known))?,
+                async_std: tls_builder(addr, &ca_pem, Some(&known))?,
+                tokio: tls_builder(addr, &ca_pem, Some(&known))?,
+                raw: raw_config(ca)?,
+                ca_pem,
+                known,
+            })
+        }
 
-    fn driver_fetch(builders: &Builders, kind: Kind, messages: u64) -> Result<(), BoxError> {
-        let msgs: Vec<u64> = (1..=messages).collect();
-        let mut ends = 0;
-        match kind {
-            Kind::Blocking => {
-                let mut session = builders.blocking.connect()?;
-                session.login_and_stat("demo", "demo")?;
-                session.retr_many_and_quit(&msgs, ends_counter(&mut ends))?;
+        /// The remembered poll with `driver`'s kept builder: `login_listing_and_quit`, TLS resumed.
+        fn poll(&self, driver: Driver) -> Result<(), BoxError> {
+            let poller = Poller::RememberedQuitting(driver);
+            match driver {
+                Driver::Blocking => blocking_poll(&self.blocking, poller),
+                Driver::AsyncStd => async_poll::<runtimes::AsyncStd>(&self.async_std, poller),
+                Driver::Tokio => async_poll::<runtimes::Tokio>(&self.tokio, poller),
             }
-            Kind::AsyncStd => runtimes::AsyncStd::block_on(async {
-                let mut session = builders.async_std.connect().await?;
-                session.login_and_stat("demo", "demo").await?;
-                session
-                    .retr_many_and_quit(&msgs, ends_counter(&mut ends))
-                    .await?;
-                Ok(())
-            })?,
-            Kind::Tokio => runtimes::Tokio::block_on(async {
-                let mut session = builders.tokio.connect().await?;
-                session.login_and_stat("demo", "demo").await?;
-                session
-                    .retr_many_and_quit(&msgs, ends_counter(&mut ends))
-                    .await?;
-                Ok(())
-            })?,
         }
-        if ends != messages {
-            return Err(format!("{}: {ends} messages, expected {messages}", kind.name()).into());
-        }
-        Ok(())
-    }
 
-    /// The raw TLS poll: the same handshake, then greeting; USER, PASS, STAT, UIDL, QUIT in one write.
-    fn raw_tls_poll(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<(), BoxError> {
-        let sock = TcpStream::connect(addr)?;
-        sock.set_nodelay(true)?;
-        let conn = ClientConnection::new(Arc::clone(config), "127.0.0.1".try_into()?)?;
-        let mut tls = StreamOwned::new(conn, sock);
-        let mut buf = vec![0; 64 * 1024];
-        let mut seen = Vec::new();
-        while !seen.ends_with(b"\r\n") {
-            let n = tls.read(&mut buf)?;
-            if n == 0 {
-                return Err("raw TLS poll: no greeting".into());
-            }
-            seen.extend_from_slice(&buf[..n]);
-        }
-        tls.write_all(b"USER demo\r\nPASS demo\r\nSTAT\r\nUIDL\r\nQUIT\r\n")?;
-        tls.flush()?;
-        seen.clear();
-        loop {
-            match tls.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e.into()),
+        /// The remembered fetch of `messages` with `driver`'s kept builder.
+        fn fetch(&self, driver: Driver, messages: u64) -> Result<(), BoxError> {
+            let fetcher = Fetcher::Remembered(driver);
+            match driver {
+                Driver::Blocking => blocking_fetch(&self.blocking, fetcher, messages),
+                Driver::AsyncStd => {
+                    async_fetch::<runtimes::AsyncStd>(&self.async_std, fetcher, messages)
+                }
+                Driver::Tokio => async_fetch::<runtimes::Tokio>(&self.tokio, fetcher, messages),
             }
         }
-        let text = String::from_utf8_lossy(&seen);
-        if text.matches("+OK").count() != 5 {
-            return Err(format!("raw TLS poll: unexpected answers {text:?}").into());
-        }
-        Ok(())
     }
 
     /// How a POP3S poll is made.
@@ -832,113 +772,60 @@ pub(crate) mod tls {
     enum TlsPoller {
         Raw,
         /// Capabilities remembered, `login_listing_and_quit`, the builder (and its TLS sessions) kept.
-        Resumed(Kind),
+        Resumed(Driver),
         /// The same with a new builder every time: a full handshake.
         Full,
+    }
+
+    impl TlsPoller {
+        fn name(self) -> String {
+            match self {
+                Self::Raw => {
+                    "raw rustls: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned()
+                }
+                Self::Resumed(driver) => format!(
+                    "{} `login_listing_and_quit`, remembered, TLS resumed",
+                    driver.name()
+                ),
+                Self::Full => {
+                    "pop3-blocking `login_listing_and_quit`, remembered, new Builder: full handshake"
+                        .to_owned()
+                }
+            }
+        }
+
+        fn poll(self, clients: &Clients) -> Result<(), BoxError> {
+            match self {
+                Self::Raw => raw_poll(raw_stream(clients.addr, &clients.raw)?, "raw TLS poll"),
+                Self::Resumed(driver) => clients.poll(driver),
+                Self::Full => blocking_poll(
+                    &tls_builder(clients.addr, &clients.ca_pem, Some(&clients.known))?,
+                    Poller::RememberedQuitting(Driver::Blocking),
+                ),
+            }
+        }
     }
 
     /// The "nothing new" poll over POP3S behind 20 and 150 ms, raw rustls against every driver.
     pub(crate) fn poll_table(runs: usize) -> Result<String, BoxError> {
         let pki = pop3_memserver::tls::TestPki::generate();
-        let ca_pem = pki.ca.cert_pem();
         let config = ServerConfig::default()
             .with_user("demo", "demo")
             .with_implicit_tls(pki.server_config());
         let server = MemServer::start(config, Mailbox::generated(MESSAGES, 2000, 2, 5))?;
+        let mut pollers = vec![TlsPoller::Raw];
+        pollers.extend(Driver::ALL.map(TlsPoller::Resumed));
+        pollers.push(TlsPoller::Full);
         let mut rows = Vec::new();
         for rtt in [Duration::from_millis(20), Duration::from_millis(150)] {
             eprintln!("== POP3S poll: {} ms round trip", rtt.as_millis());
             let proxy = TurnProxy::start(server.addr(), rtt)?;
-            let addr = proxy.addr;
-            let known = {
-                let mut first =
-                    tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, None)?.connect()?;
-                first.capa()?;
-                let known = first.known_capabilities().ok_or("no capabilities learnt")?;
-                first.quit()?;
-                known
-            };
-            let builders = Builders {
-                blocking: tls_builder(addr, &ca_pem, Some(&known))?,
-                async_std: tls_builder(addr, &ca_pem, Some(&known))?,
-                tokio: tls_builder(addr, &ca_pem, Some(&known))?,
-            };
-            let raw = raw_config(&pki.ca)?;
-            let mut pollers = vec![TlsPoller::Raw];
-            pollers.extend(Kind::ALL.map(TlsPoller::Resumed));
-            pollers.push(TlsPoller::Full);
-            let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); pollers.len()];
-            for run in 0..=runs {
-                for index in (0..pollers.len()).map(|i| (i + run) % pollers.len()) {
-                    proxy.take_turns();
-                    let start = Instant::now();
-                    let count = match pollers[index] {
-                        TlsPoller::Raw => raw_tls_poll(addr, &raw).map(|()| MESSAGES)?,
-                        TlsPoller::Full => {
-                            tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, Some(&known))?
-                                .connect()?
-                                .login_listing_and_quit("demo", "demo")?
-                                .1
-                                .len()
-                        }
-                        TlsPoller::Resumed(Kind::Blocking) => builders
-                            .blocking
-                            .connect()?
-                            .login_listing_and_quit("demo", "demo")?
-                            .1
-                            .len(),
-                        TlsPoller::Resumed(Kind::AsyncStd) => {
-                            runtimes::AsyncStd::block_on(async {
-                                let mut session = builders.async_std.connect().await?;
-                                Ok(session
-                                    .login_listing_and_quit("demo", "demo")
-                                    .await?
-                                    .1
-                                    .len())
-                            })?
-                        }
-                        TlsPoller::Resumed(Kind::Tokio) => runtimes::Tokio::block_on(async {
-                            let mut session = builders.tokio.connect().await?;
-                            Ok(session
-                                .login_listing_and_quit("demo", "demo")
-                                .await?
-                                .1
-                                .len())
-                        })?,
-                    };
-                    let elapsed = start.elapsed();
-                    expect_messages(count)?;
-                    // The first run of each is not recorded: its handshake is a full one.
-                    if run > 0 {
-                        measured[index].0.push(elapsed);
-                        measured[index].1 = proxy.take_turns();
-                    }
-                }
-            }
-            let raw_median = median(&mut measured[0].0.clone());
-            let raw_turns = measured[0].1;
-            for (poller, (times, turns)) in pollers.iter().zip(measured) {
-                rows.push(PollRow {
-                    name: match poller {
-                        TlsPoller::Raw => {
-                            "raw rustls: greeting, then USER PASS STAT UIDL QUIT in one write".to_owned()
-                        }
-                        TlsPoller::Resumed(kind) => format!(
-                            "{} `login_listing_and_quit`, remembered, TLS resumed",
-                            kind.name()
-                        ),
-                        TlsPoller::Full => {
-                            "pop3-blocking `login_listing_and_quit`, remembered, new Builder: full handshake"
-                                .to_owned()
-                        }
-                    },
-                    rtt,
-                    times,
-                    turns,
-                    raw_median,
-                    raw_turns,
-                });
-            }
+            let clients = Clients::new(proxy.addr, &pki.ca)?;
+            // One unrecorded round: the first handshake of each is a full one.
+            let measured = measure(pollers.len(), 1, runs, Some(&proxy), |index| {
+                pollers[index].poll(&clients)
+            })?;
+            rows.extend(self::rows(pollers.iter().map(|p| p.name()), rtt, measured));
         }
         Ok(render(
             &format!("### POP3S \"nothing new\" poll ({MESSAGES} messages, {runs} runs)"),
@@ -949,7 +836,6 @@ pub(crate) mod tls {
     /// POP3S whole sessions, connect to close, of W1, W2 and W3, raw rustls client against every driver.
     pub(crate) fn table(runs: usize) -> Result<String, BoxError> {
         let pki = pop3_memserver::tls::TestPki::generate();
-        let ca_pem = pki.ca.cert_pem();
         let mut out = String::new();
         for load in LOADS {
             eprintln!("== POP3S: {}", load.title);
@@ -964,71 +850,38 @@ pub(crate) mod tls {
                 .rtt
                 .map(|rtt| TurnProxy::start(server.addr(), rtt))
                 .transpose()?;
-            let addr = proxy.as_ref().map_or(server.addr(), |p| p.addr);
-            // What a first session learnt.
-            let known = {
-                let mut first =
-                    tls_builder::<pop3_blocking::Blocking>(addr, &ca_pem, None)?.connect()?;
-                first.capa()?;
-                let known = first.known_capabilities().ok_or("no capabilities learnt")?;
-                first.quit()?;
-                known
-            };
-            let builders = Builders {
-                blocking: tls_builder(addr, &ca_pem, Some(&known))?,
-                async_std: tls_builder(addr, &ca_pem, Some(&known))?,
-                tokio: tls_builder(addr, &ca_pem, Some(&known))?,
-            };
-            let raw = raw_config(&pki.ca)?;
-            let clients: Vec<Option<Kind>> =
-                std::iter::once(None).chain(Kind::ALL.map(Some)).collect();
-            let mut measured: Vec<(Vec<Duration>, u64)> = vec![(Vec::new(), 0); clients.len()];
-            // One unrecorded run each: the first handshake is a full one, every later one resumes.
-            for run in 0..=runs {
-                for index in (0..clients.len()).map(|i| (i + run) % clients.len()) {
-                    if let Some(p) = &proxy {
-                        p.take_turns();
-                    }
-                    let start = Instant::now();
-                    match clients[index] {
-                        None => raw_tls_fetch(addr, &raw, load.messages)?,
-                        Some(kind) => driver_fetch(&builders, kind, load.messages)?,
-                    }
-                    let elapsed = start.elapsed();
-                    if run > 0 {
-                        measured[index].0.push(elapsed);
-                        measured[index].1 = proxy.as_ref().map_or(0, TurnProxy::take_turns);
-                    }
-                }
-            }
-            let raw_median = median(&mut measured[0].0.clone());
-            let raw_turns = measured[0].1;
-            let rows = clients
-                .iter()
-                .zip(measured)
-                .map(|(client, (times, turns))| PollRow {
-                    name: match client {
-                        None => {
-                            "raw rustls: greeting; USER PASS STAT; every RETR and QUIT".to_owned()
-                        }
-                        Some(kind) => format!(
-                            "{} `login_and_stat`, `retr_many_and_quit`, remembered",
-                            kind.name()
-                        ),
-                    },
-                    rtt: load.rtt.unwrap_or_default(),
-                    times,
-                    turns,
-                    raw_median,
-                    raw_turns,
-                })
-                .collect();
+            let clients = Clients::new(proxy.as_ref().map_or(server.addr(), |p| p.addr), &pki.ca)?;
+            // `None` is the raw rustls client.
+            let drivers: Vec<Option<Driver>> =
+                std::iter::once(None).chain(Driver::ALL.map(Some)).collect();
+            // One unrecorded round: the first handshake of each is a full one, every later one resumes.
+            let measured = measure(
+                drivers.len(),
+                1,
+                runs,
+                proxy.as_ref(),
+                |index| match drivers[index] {
+                    None => raw_fetch(
+                        raw_stream(clients.addr, &clients.raw)?,
+                        load.messages,
+                        "raw TLS fetch",
+                    ),
+                    Some(driver) => clients.fetch(driver, load.messages),
+                },
+            )?;
+            let names = drivers.iter().map(|driver| match driver {
+                None => "raw rustls: greeting; USER PASS STAT; every RETR and QUIT".to_owned(),
+                Some(driver) => format!(
+                    "{} `login_and_stat`, `retr_many_and_quit`, remembered",
+                    driver.name()
+                ),
+            });
             out.push_str(&render(
                 &format!(
                     "### POP3S {}, whole sessions, TLS resumed ({runs} runs)",
                     load.title
                 ),
-                rows,
+                rows(names, load.rtt.unwrap_or_default(), measured),
             ));
             out.push('\n');
         }

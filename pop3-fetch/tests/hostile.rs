@@ -180,31 +180,16 @@ fn a_reused_uid_is_fetched_again_not_deleted_unseen() {
     let dir = TempDir::new("reused-uid");
     let ca = dir.join("ca.pem");
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap().to_owned();
-    let ca_arg = ca.to_str().unwrap().to_owned();
     let first = b"Subject: first\r\n\r\nthe first message with this UID\r\n".to_vec();
     let second = b"Subject: second\r\n\r\nanother message, same UID\r\n".to_vec();
     {
         let server = stls_server(Mailbox::new().with_message_uid("same", first.clone()), &ca);
-        run_ok(
-            "demo",
-            &["--maildir", &md, "--ca-file", &ca_arg, &url(&server)],
-        );
+        run_ok("demo", &maildir_args(&[], &maildir, &ca, &server));
     }
     // The server forgot the first message and gives its UID to a new one.
     let mailbox = Mailbox::new().with_message_uid("same", second.clone());
     let server = stls_server(mailbox, &ca);
-    let out = run_ok(
-        "demo",
-        &[
-            "--delete",
-            "--maildir",
-            &md,
-            "--ca-file",
-            &ca_arg,
-            &url(&server),
-        ],
-    );
+    let out = run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert!(out.contains("1 new") && out.contains("deleted 1"), "{out}");
     assert_eq!(maildir_messages(&maildir), sorted([first, second]));
     assert!(server.mailbox().is_empty());
@@ -215,8 +200,6 @@ fn without_uidl_identical_headers_of_another_size_are_another_message() {
     let dir = TempDir::new("same-header");
     let ca = dir.join("ca.pem");
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap().to_owned();
-    let ca_arg = ca.to_str().unwrap().to_owned();
     let no_uidl = || ServerConfig {
         uidl: false,
         ..ServerConfig::default()
@@ -226,23 +209,10 @@ fn without_uidl_identical_headers_of_another_size_are_another_message() {
     let tuesday = [&header[..], b"disk almost full\r\n"].concat();
     {
         let server = stls_server_with(no_uidl(), Mailbox::new().with_message(monday.clone()), &ca);
-        run_ok(
-            "demo",
-            &["--maildir", &md, "--ca-file", &ca_arg, &url(&server)],
-        );
+        run_ok("demo", &maildir_args(&[], &maildir, &ca, &server));
     }
     let server = stls_server_with(no_uidl(), Mailbox::new().with_message(tuesday.clone()), &ca);
-    let out = run_ok(
-        "demo",
-        &[
-            "--delete",
-            "--maildir",
-            &md,
-            "--ca-file",
-            &ca_arg,
-            &url(&server),
-        ],
-    );
+    let out = run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert!(out.contains("1 new") && out.contains("deleted 1"), "{out}");
     assert_eq!(maildir_messages(&maildir), sorted([monday, tuesday]));
 }
@@ -628,13 +598,7 @@ fn a_damaged_state_file_says_how_to_recover_and_the_rebuild_is_honest() {
     let ca = dir.join("ca.pem");
     let server = stls_server(Mailbox::sample(), &ca);
     let maildir = dir.join("Maildir");
-    let args = [
-        "--maildir",
-        maildir.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        &url(&server),
-    ];
+    let args = maildir_args(&[], &maildir, &ca, &server);
     run_ok("demo", &args);
     let state = maildir.join(".pop3-fetch-state.demo@127.0.0.1");
     for damage in [&b""[..], b"\0\0\0garbage"] {
@@ -671,9 +635,7 @@ fn a_damaged_state_file_says_how_to_recover_and_the_rebuild_is_honest() {
         mailbox_messages(&Mailbox::sample())
     );
     // The rebuilt state lets --delete work: the stored copies have the server's sizes.
-    let mut delete = vec!["--delete"];
-    delete.extend(args);
-    let out = run_ok("demo", &delete);
+    let out = run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert!(out.contains("deleted 5"), "{out}");
 }
 

@@ -15,13 +15,7 @@ fn first_run_fetches_everything_byte_exact_and_second_run_nothing() {
     let ca = dir.join("ca.pem");
     let server = stls_server(Mailbox::sample(), &ca);
     let maildir = dir.join("Maildir");
-    let args = [
-        "--maildir",
-        maildir.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        &url(&server),
-    ];
+    let args = maildir_args(&[], &maildir, &ca, &server);
     let out = run_ok("demo", &args);
     assert!(out.contains("5 new"), "{out}");
     assert!(out.contains("TLSv1.3 (STLS)"), "{out}");
@@ -49,14 +43,9 @@ fn a_new_message_is_the_only_one_fetched() {
     let dir = TempDir::new("new-message");
     let ca = dir.join("ca.pem");
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap().to_owned();
-    let ca_arg = ca.to_str().unwrap().to_owned();
     {
         let server = stls_server(Mailbox::sample(), &ca);
-        run_ok(
-            "demo",
-            &["--maildir", &md, "--ca-file", &ca_arg, &url(&server)],
-        );
+        run_ok("demo", &maildir_args(&[], &maildir, &ca, &server));
     }
     let newcomer = b"From: new@example.org\r\nSubject: brand new\r\n\r\nhello\r\n".to_vec();
     let mut mailbox = Mailbox::sample();
@@ -64,10 +53,7 @@ fn a_new_message_is_the_only_one_fetched() {
     // Another server instance on another port: the state belongs to user@host, not to the port.
     let server = stls_server(mailbox.clone(), &ca);
     let before = maildir_messages(&maildir);
-    let out = run_ok(
-        "demo",
-        &["--maildir", &md, "--ca-file", &ca_arg, &url(&server)],
-    );
+    let out = run_ok("demo", &maildir_args(&[], &maildir, &ca, &server));
     assert!(out.contains("6 message(s) on the server, 1 new"), "{out}");
     let after = maildir_messages(&maildir);
     assert_eq!(after, mailbox_messages(&mailbox));
@@ -81,41 +67,16 @@ fn delete_removes_stored_messages_from_the_server() {
     let ca = dir.join("ca.pem");
     let server = stls_server(Mailbox::sample(), &ca);
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap();
-    let ca_arg = ca.to_str().unwrap();
     // Fetch first without --delete, then with: messages seen before are deleted too.
-    run_ok(
-        "demo",
-        &["--maildir", md, "--ca-file", ca_arg, &url(&server)],
-    );
-    let out = run_ok(
-        "demo",
-        &[
-            "--delete",
-            "--maildir",
-            md,
-            "--ca-file",
-            ca_arg,
-            &url(&server),
-        ],
-    );
+    run_ok("demo", &maildir_args(&[], &maildir, &ca, &server));
+    let out = run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert!(out.contains("deleted 5"), "{out}");
     assert!(server.mailbox().is_empty());
     assert_eq!(
         maildir_messages(&maildir),
         mailbox_messages(&Mailbox::sample())
     );
-    let out = run_ok(
-        "demo",
-        &[
-            "--delete",
-            "--maildir",
-            md,
-            "--ca-file",
-            ca_arg,
-            &url(&server),
-        ],
-    );
+    let out = run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert!(out.contains("0 message(s) on the server"), "{out}");
     let state = fs::read_to_string(maildir.join(".pop3-fetch-state.demo@127.0.0.1")).unwrap();
     assert!(
@@ -133,15 +94,7 @@ fn delete_on_the_first_run() {
     let maildir = dir.join("Maildir");
     run_ok(
         "demo",
-        &[
-            "--delete",
-            "--quiet",
-            "--maildir",
-            maildir.to_str().unwrap(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            &url(&server),
-        ],
+        &maildir_args(&["--delete", "--quiet"], &maildir, &ca, &server),
     );
     assert!(server.mailbox().is_empty());
     assert_eq!(maildir_messages(&maildir), mailbox_messages(&mailbox));
@@ -192,14 +145,7 @@ fn odd_uids_duplicates_and_slashes() {
         .with_message_uid("dup", b"Subject: five\r\n\r\n5\r\n".to_vec());
     let server = stls_server(mailbox.clone(), &ca);
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap();
-    let args = [
-        "--maildir",
-        md,
-        "--ca-file",
-        ca.to_str().unwrap(),
-        &url(&server),
-    ];
+    let args = maildir_args(&[], &maildir, &ca, &server);
     let out = run("demo", &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -224,13 +170,7 @@ fn without_uidl_messages_are_recognised_by_their_header() {
     };
     let server = stls_server_with(config, Mailbox::sample(), &ca);
     let maildir = dir.join("Maildir");
-    let args = [
-        "--maildir",
-        maildir.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        &url(&server),
-    ];
+    let args = maildir_args(&[], &maildir, &ca, &server);
     let out = run("demo", &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("no UIDL"), "{}", stderr(&out));
@@ -253,26 +193,11 @@ fn without_uidl_and_top_everything_is_fetched_each_time_unless_deleted() {
     };
     let server = stls_server_with(config, Mailbox::sample(), &ca);
     let maildir = dir.join("Maildir");
-    let md = maildir.to_str().unwrap();
-    let ca_arg = ca.to_str().unwrap();
-    let out = run(
-        "demo",
-        &["--maildir", md, "--ca-file", ca_arg, &url(&server)],
-    );
+    let out = run("demo", &maildir_args(&[], &maildir, &ca, &server));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("use --delete"), "{}", stderr(&out));
     assert_eq!(maildir_messages(&maildir).len(), 5);
-    run_ok(
-        "demo",
-        &[
-            "--delete",
-            "--maildir",
-            md,
-            "--ca-file",
-            ca_arg,
-            &url(&server),
-        ],
-    );
+    run_ok("demo", &maildir_args(&["--delete"], &maildir, &ca, &server));
     assert_eq!(maildir_messages(&maildir).len(), 10);
     assert!(server.mailbox().is_empty());
 }
@@ -285,13 +210,7 @@ fn wrong_password_exits_noperm() {
     let maildir = dir.join("Maildir");
     let out = run(
         "not-the-password",
-        &[
-            "--maildir",
-            maildir.to_str().unwrap(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            &url(&server),
-        ],
+        &maildir_args(&[], &maildir, &ca, &server),
     );
     assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     assert!(stderr(&out).contains("[AUTH]"), "{}", stderr(&out));
@@ -440,16 +359,7 @@ fn certificate_problems_say_which_check_failed() {
         Mailbox::sample(),
     )
     .unwrap();
-    let out = run(
-        "demo",
-        &[
-            "--maildir",
-            md,
-            "--ca-file",
-            ca.to_str().unwrap(),
-            &url(&server),
-        ],
-    );
+    let out = run("demo", &maildir_args(&[], &maildir, &ca, &server));
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("not valid for the host name"),
@@ -570,13 +480,9 @@ fn refusing_server(err_line: &str) -> ScriptedServer {
 fn in_use_and_login_delay_exit_tempfail_with_advice() {
     let dir = TempDir::new("in-use");
     let md = dir.join("Maildir");
-    for (line, advice) in [
-        ("-ERR [IN-USE] mailbox locked", "in use by another session"),
-        ("-ERR [LOGIN-DELAY] wait", "one login every 900 seconds"),
-        ("-ERR [SYS/TEMP] disk on fire", "try again later"),
-    ] {
+    let fetch_refused_with = |line| {
         let server = refusing_server(line);
-        let out = run(
+        run(
             "demo",
             &[
                 "--plaintext",
@@ -585,22 +491,19 @@ fn in_use_and_login_delay_exit_tempfail_with_advice() {
                 md.to_str().unwrap(),
                 &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
             ],
-        );
+        )
+    };
+    for (line, advice) in [
+        ("-ERR [IN-USE] mailbox locked", "in use by another session"),
+        ("-ERR [LOGIN-DELAY] wait", "one login every 900 seconds"),
+        ("-ERR [SYS/TEMP] disk on fire", "try again later"),
+    ] {
+        let out = fetch_refused_with(line);
         assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
         assert!(stderr(&out).contains(advice), "{}", stderr(&out));
     }
     // And a plain [AUTH] failure is exit code 77.
-    let server = refusing_server("-ERR [AUTH] bad password");
-    let out = run(
-        "demo",
-        &[
-            "--plaintext",
-            "--allow-plaintext-credentials",
-            "--maildir",
-            md.to_str().unwrap(),
-            &format!("pop://demo@127.0.0.1:{}", server.addr().port()),
-        ],
-    );
+    let out = fetch_refused_with("-ERR [AUTH] bad password");
     assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
 }
 

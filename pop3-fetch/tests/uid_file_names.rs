@@ -74,13 +74,7 @@ fn hostile_uids_stay_inside_one_file_name_and_stay_distinct() {
     let mailbox = hostile_mailbox();
     let server = stls_server(mailbox.clone(), &ca);
     let maildir = dir.join("Maildir");
-    let args = [
-        "--maildir",
-        maildir.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        &url(&server),
-    ];
+    let args = maildir_args(&[], &maildir, &ca, &server);
     let out = run_ok("demo", &args);
     assert!(out.contains(&format!("{} new", mailbox.len())), "{out}");
     assert_eq!(maildir_messages(&maildir), mailbox_messages(&mailbox));

@@ -23,6 +23,8 @@
 //! perdition proxy), each with a profile of what it offers; [`server_scenarios!`] runs the same conversations
 //! against each of them.
 //!
+//! [`smoke`] holds what the async drivers' own smoke tests share against pop3-memserver.
+//!
 //! The tests **fail** (panic) when Dovecot is not installed: run
 //! `scripts/install-test-deps.sh` as root (Debian/Ubuntu) first.
 //!
@@ -59,6 +61,7 @@ mod jwt;
 mod messages;
 pub mod scenarios;
 pub mod servers;
+pub mod smoke;
 mod tls;
 
 use std::fmt;

@@ -9,25 +9,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pop3_memserver::tls::TestPki;
-use pop3_memserver::{Mailbox, MemServer, Script, ScriptedServer, ServerConfig};
-use pop3_tokio::{Builder, Error, Security, Session, TlsOptions};
+use pop3_memserver::{Mailbox, MemServer, Script, ScriptedServer};
+use pop3_testkit::smoke::{self, server};
+use pop3_tokio::{Builder, Error, Security, Session};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-fn server(mailbox: Mailbox) -> MemServer {
-    MemServer::start(
-        ServerConfig::default().with_user("alice", "secret"),
-        mailbox,
-    )
-    .unwrap()
-}
-
 fn plain(server: &MemServer) -> Builder {
-    Session::builder("127.0.0.1")
-        .port(server.addr().port())
-        .security(Security::Plaintext)
-        .allow_plaintext_credentials()
-        .timeout(Duration::from_secs(10))
+    smoke::plain(server)
 }
 
 /// Whether `result` is the refusal of a session whose earlier call was dropped half-way.
@@ -151,15 +140,7 @@ async fn a_retr_cut_short_by_a_timeout_closes_the_session() {
 #[tokio::test]
 async fn a_command_that_lost_a_select_closes_the_session() {
     // The server answers STAT only after two seconds; the select gives up after 100 ms.
-    let script = Script::new()
-        .server("+OK ready\r\n")
-        .client("STAT")
-        .stall(Duration::from_secs(2))
-        .server("+OK 1 100\r\n")
-        .client("NOOP")
-        .server("+OK\r\n")
-        .close();
-    let server = ScriptedServer::start(script).unwrap();
+    let server = ScriptedServer::start(smoke::late_stat_answer()).unwrap();
     let mut session = Session::builder("127.0.0.1")
         .port(server.addr().port())
         .security(Security::Plaintext)
@@ -271,11 +252,7 @@ async fn connect_stream_over_an_in_memory_duplex() {
         .await
         .unwrap();
     assert!(!session.is_encrypted());
-    session.login("alice", "secret").await.unwrap();
-    for (i, message) in mailbox.messages().iter().enumerate() {
-        assert_eq!(session.retr(i as u64 + 1).await.unwrap(), message.data());
-    }
-    session.quit().await.unwrap();
+    smoke::retrieve_all_and_quit(&mut session, &mailbox).await;
     drop(session);
     // The session closed its end; the tunnel sees the end of both directions.
     tokio::time::timeout(Duration::from_secs(5), tunnel)
@@ -289,18 +266,8 @@ async fn connect_stream_over_an_in_memory_duplex() {
 #[tokio::test]
 async fn connect_stream_over_tcp_verifies_tls_against_the_builders_name() {
     let pki = TestPki::generate();
-    let server = MemServer::start(
-        ServerConfig::default()
-            .with_user("alice", "secret")
-            .with_implicit_tls(pki.server_config()),
-        Mailbox::sample(),
-    )
-    .unwrap();
-    let tls = || {
-        TlsOptions::default()
-            .ca_pem(pki.ca.cert_pem().as_bytes())
-            .unwrap()
-    };
+    let server = smoke::implicit_tls_server(&pki);
+    let tls = || smoke::trusting(&pki);
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let mut session = Session::builder("localhost")
         .security(Security::Implicit)

@@ -4,6 +4,8 @@
 
 pub mod hostile;
 
+use std::ffi::OsStr;
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -71,8 +73,27 @@ pub fn url(server: &MemServer) -> String {
     format!("pop://demo@127.0.0.1:{}", server.addr().port())
 }
 
+/// The arguments of a fetch from `server` into the Maildir `maildir`, trusting the CA in `ca`: `options`, then
+/// `--maildir`, `--ca-file` and the URL.
+pub fn maildir_args(
+    options: &[&str],
+    maildir: &Path,
+    ca: &Path,
+    server: &MemServer,
+) -> Vec<String> {
+    let mut args: Vec<String> = options.iter().map(|&option| option.to_owned()).collect();
+    args.extend([
+        "--maildir".to_owned(),
+        maildir.to_str().unwrap().to_owned(),
+        "--ca-file".to_owned(),
+        ca.to_str().unwrap().to_owned(),
+        url(server),
+    ]);
+    args
+}
+
 /// A `pop3-fetch` command with a clean environment (password `password`, no terminal input).
-pub fn command(password: &str, args: &[&str]) -> Command {
+pub fn command(password: &str, args: &[impl AsRef<OsStr>]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("POP3_FETCH_ABORT_AT")
@@ -85,12 +106,12 @@ pub fn command(password: &str, args: &[&str]) -> Command {
 }
 
 /// Runs `pop3-fetch` to completion.
-pub fn run(password: &str, args: &[&str]) -> Output {
+pub fn run(password: &str, args: &[impl AsRef<OsStr>]) -> Output {
     command(password, args).output().unwrap()
 }
 
 /// Runs `pop3-fetch` and asserts it succeeded; returns its standard output.
-pub fn run_ok(password: &str, args: &[&str]) -> String {
+pub fn run_ok(password: &str, args: &[impl AsRef<OsStr> + fmt::Debug]) -> String {
     let out = run(password, args);
     assert!(
         out.status.success(),

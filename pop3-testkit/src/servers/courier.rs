@@ -5,12 +5,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, expected_mailbox};
 
 /// What Courier pop3d 1.0.16 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -42,23 +42,24 @@ const MECHANISMS: &str = "PLAIN LOGIN CRAM-MD5 CRAM-SHA1 CRAM-SHA256";
 /// The running instance.
 #[derive(Debug)]
 pub(crate) struct Courier {
-    instance: Instance,
-    plain_port: u16,
-    pop3s_port: u16,
-    strict_port: u16,
-    startup_time: Duration,
+    running: Running,
     /// Serialises edits of the userdb.
     userdb: Mutex<String>,
-    next_user: AtomicU32,
 }
 
 impl Courier {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<Courier> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            Self::start().unwrap_or_else(|e| panic!("pop3-testkit: Courier pop3d: {e}"))
-        })
+        Self::start_once(&SHARED)
     }
+
+    fn home(&self, user: &str) -> PathBuf {
+        self.running.instance.path("home").join(user)
+    }
+}
+
+impl Fixture for Courier {
+    const PROFILE: &'static Profile = &PROFILE;
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
@@ -124,21 +125,16 @@ impl Courier {
             etc = etc.display(),
             run = instance.path("run/authdaemon").display()
         );
-        let mut ports = Vec::new();
-        let free = instance::free_ports::<3>()?;
-        for ((name, env, tls_wrapper), port) in [
-            ("plain", "POP3_STARTTLS=YES POP3_TLS_REQUIRED=0", false),
-            ("pop3s", "POP3_TLS=1 POP3_STARTTLS=NO", true),
-            ("strict", "POP3_STARTTLS=YES POP3_TLS_REQUIRED=1", false),
+        let ports = Ports::with_tls(instance::free_ports()?);
+        for ((env, tls_wrapper), (name, port)) in [
+            ("POP3_STARTTLS=YES POP3_TLS_REQUIRED=0", false),
+            ("POP3_TLS=1 POP3_STARTTLS=NO", true),
+            ("POP3_STARTTLS=YES POP3_TLS_REQUIRED=1", false),
         ]
         .into_iter()
-        .zip(free)
+        .zip(ports.named())
         {
-            let pid_file = instance.path(&format!("{name}.pid"));
-            instance.on_stop(&format!(
-                "kill -TERM $(cat {}) 2>/dev/null",
-                pid_file.display()
-            ));
+            let pid_file = instance.pid_file(name);
             let wrapper = if tls_wrapper {
                 format!("{} -server -tcpd ", couriertls.display())
             } else {
@@ -157,7 +153,6 @@ impl Courier {
                 login = login.display(),
                 pop3d = pop3d.display(),
             ));
-            ports.push((name, port));
         }
         script.push_str(&format!("exec {AUTHDAEMOND}\n"));
         // authdaemond leaves the process group it was started in: stop it by the PID it writes.
@@ -173,46 +168,26 @@ impl Courier {
                 .args(["-m", "--propagation", "private", "/bin/sh"])
                 .arg(&script_path),
         )?;
-        for &(name, port) in &ports {
-            instance::wait_ready(port, name == "pop3s", || {
-                format!("{}\n{}", instance.log("authdaemond"), instance.log(name))
-            })?;
-        }
+        ports.wait_ready(|name| {
+            format!("{}\n{}", instance.log("authdaemond"), instance.log(name))
+        })?;
         Ok(Self {
-            plain_port: ports[0].1,
-            pop3s_port: ports[1].1,
-            strict_port: ports[2].1,
-            instance,
-            startup_time: started.elapsed(),
+            running: Running::new(instance, ports, started),
             userdb: Mutex::new(String::new()),
-            next_user: AtomicU32::new(0),
         })
     }
 
-    fn home(&self, user: &str) -> PathBuf {
-        self.instance.path("home").join(user)
+    fn running(&self) -> &Running {
+        &self.running
     }
 
     fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let user = format!("{}-{n}", crate::sanitize_prefix(prefix));
+        let user = self.running.user_name(prefix);
         let password = instance::random_password();
         let owner = (65534, 65534);
         let home = self.home(&user);
-        let maildir = home.join("Maildir");
         instance::make_dir_owned(&home, 0o700, owner)?;
-        for sub in ["", "new", "cur", "tmp"] {
-            instance::make_dir_owned(&maildir.join(sub), 0o700, owner)?;
-        }
-        for (i, message) in messages.iter().enumerate() {
-            let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
-            instance::write_owned(
-                &maildir.join("new").join(name),
-                &corpus::to_lf(message),
-                0o600,
-                owner,
-            )?;
-        }
+        instance::write_maildir(&home.join("Maildir"), messages, owner)?;
         let hash = |flag: &str| -> io::Result<String> {
             let out = instance::run_with_input(
                 Command::new(USERDBPW).arg(flag),
@@ -233,39 +208,9 @@ impl Courier {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         userdb.push_str(&line);
-        let file = self.instance.path("etc/courier/userdb");
+        let file = self.running.instance.path("etc/courier/userdb");
         crate::write_file(&file, userdb.as_bytes(), 0o600)?;
         instance::run(Command::new(MAKEUSERDB).arg("-f").arg(&file))?;
         Ok(expected_mailbox(&PROFILE, user, password, messages))
-    }
-}
-
-impl PopServer for Courier {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
-    }
-
-    fn port(&self, mode: Mode) -> u16 {
-        match mode {
-            Mode::Plaintext | Mode::StartTls => self.plain_port,
-            Mode::Implicit => self.pop3s_port,
-        }
-    }
-
-    fn strict_port(&self) -> Option<u16> {
-        Some(self.strict_port)
-    }
-
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
-        self.make_mailbox(prefix, messages)
-            .unwrap_or_else(|e| panic!("pop3-testkit: Courier mailbox: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
     }
 }

@@ -6,12 +6,12 @@ use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, expected_mailbox};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, expected_mailbox};
 
 /// What Cyrus pop3d 3.6.1 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -50,26 +50,23 @@ const ADMIN: &str = "cyrus";
 /// The running instance.
 #[derive(Debug)]
 pub(crate) struct Cyrus {
-    instance: Instance,
-    plain_port: u16,
-    pop3s_port: u16,
-    /// The `pop3strict` service: `pop3strict_allowplaintext: no`.
-    strict_port: u16,
+    /// Its strict port is the `pop3strict` service: `pop3strict_allowplaintext: no`.
+    running: Running,
     /// The admin's IMAP session that makes every mailbox, one at a time. Mailboxes made at once by two
     /// freshly forked imapd processes got the same storage (two tests each saw the other's messages): one
     /// long-lived session avoids that, and a STATUS after each APPEND checks it.
     admin: Mutex<Imap>,
-    startup_time: Duration,
-    next_user: AtomicU32,
 }
 
 impl Cyrus {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<Cyrus> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            Self::start().unwrap_or_else(|e| panic!("pop3-testkit: Cyrus pop3d: {e}"))
-        })
+        Self::start_once(&SHARED)
     }
+}
+
+impl Fixture for Cyrus {
+    const PROFILE: &'static Profile = &PROFILE;
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
@@ -148,12 +145,8 @@ impl Cyrus {
         );
         let master_conf = instance.path("cyrus.conf");
         instance::write_owned(&master_conf, cyrus_conf.as_bytes(), 0o644, cyrus)?;
-        let pid_file = instance.path("master.pid");
-        // master daemonizes (-d): stop it by the PID it writes; it stops its children.
-        instance.on_stop(&format!(
-            "kill -TERM $(cat {}) 2>/dev/null",
-            pid_file.display()
-        ));
+        // master daemonizes (-d): stopped by the PID it writes; it stops its children.
+        let pid_file = instance.pid_file("master");
         instance::run(
             Command::new(MASTER)
                 .arg("-C")
@@ -164,31 +157,29 @@ impl Cyrus {
                 .arg(&pid_file)
                 .arg("-d"),
         )?;
-        instance::wait_ready(plain_port, false, String::new)?;
-        instance::wait_ready(pop3s_port, true, String::new)?;
-        instance::wait_ready(strict_port, false, String::new)?;
+        let ports = Ports::with_tls([plain_port, pop3s_port, strict_port]);
+        ports.wait_ready(|_| String::new())?;
         // IMAP greets with `* OK`: only the TCP accept is awaited here.
         instance::wait_ready(imap_port, true, String::new)?;
         let mut admin = Imap::connect(imap_port)?;
         admin.command(&format!("LOGIN {ADMIN} {admin_password}"))?;
         Ok(Self {
-            instance,
-            plain_port,
-            pop3s_port,
-            strict_port,
+            running: Running::new(instance, ports, started),
             admin: Mutex::new(admin),
-            startup_time: started.elapsed(),
-            next_user: AtomicU32::new(0),
         })
     }
 
+    fn running(&self) -> &Running {
+        &self.running
+    }
+
     fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let user = format!("{}-{n}", crate::sanitize_prefix(prefix).replace('.', "-"));
+        // A dot separates the levels of Cyrus' mailbox names.
+        let user = self.running.user_name(prefix).replace('.', "-");
         let password = instance::random_password();
         let cyrus = instance::account_ids("cyrus")
             .ok_or_else(|| io::Error::other("account cyrus vanished"))?;
-        add_sasl_user(&self.instance, &user, &password, cyrus)?;
+        add_sasl_user(&self.running.instance, &user, &password, cyrus)?;
         let mut imap = self
             .admin
             .lock()
@@ -298,35 +289,5 @@ impl Imap {
             command.extend_from_slice(message);
         }
         self.send(&command)
-    }
-}
-
-impl PopServer for Cyrus {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
-    }
-
-    fn port(&self, mode: Mode) -> u16 {
-        match mode {
-            Mode::Plaintext | Mode::StartTls => self.plain_port,
-            Mode::Implicit => self.pop3s_port,
-        }
-    }
-
-    fn strict_port(&self) -> Option<u16> {
-        Some(self.strict_port)
-    }
-
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
-        self.make_mailbox(prefix, messages)
-            .unwrap_or_else(|e| panic!("pop3-testkit: Cyrus mailbox: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
     }
 }

@@ -8,11 +8,12 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::corpus;
 use crate::tls;
 
 /// The hint every "server missing" panic carries.
@@ -162,6 +163,14 @@ impl Instance {
         });
     }
 
+    /// A file for a daemon's PID, named `NAME.pid`: the daemon it names is stopped at the end. For servers that
+    /// leave the process group they were started in.
+    pub(crate) fn pid_file(&self, name: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.pid"));
+        self.on_stop(&format!("kill -TERM $(cat {}) 2>/dev/null", path.display()));
+        path
+    }
+
     /// Spawns `command` in a process group of its own with output to `LOG.log`; the group is stopped at the
     /// end, and the process is killed when the instance is dropped.
     pub(crate) fn spawn(&self, log: &str, command: &mut Command) -> io::Result<u32> {
@@ -239,22 +248,7 @@ pub(crate) fn wait_ready(port: u16, tls: bool, why_not: impl Fn() -> String) -> 
     let deadline = Instant::now() + READY_TIMEOUT;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
-        let attempt = || -> io::Result<()> {
-            let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-            if tls {
-                return Ok(());
-            }
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            let mut line = String::new();
-            BufReader::new(&stream).read_line(&mut line)?;
-            let _ = (&stream).write_all(b"QUIT\r\n");
-            if line.starts_with("+OK") {
-                Ok(())
-            } else {
-                Err(io::Error::other(format!("unexpected greeting {line:?}")))
-            }
-        };
-        match attempt() {
+        match crate::probe(addr, !tls) {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(io::Error::other(format!(
@@ -270,15 +264,7 @@ pub(crate) fn wait_ready(port: u16, tls: bool, why_not: impl Fn() -> String) -> 
 /// Runs a command to completion; its failure (with stderr) becomes an error.
 pub(crate) fn run(command: &mut Command) -> io::Result<Vec<u8>> {
     let output = command.stdin(Stdio::null()).output()?;
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        Err(io::Error::other(format!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )))
-    }
+    standard_output(command, output)
 }
 
 /// Runs a command with `input` on its standard input.
@@ -290,6 +276,11 @@ pub(crate) fn run_with_input(command: &mut Command, input: &[u8]) -> io::Result<
         .spawn()?;
     child.stdin.take().expect("piped").write_all(input)?;
     let output = child.wait_with_output()?;
+    standard_output(command, output)
+}
+
+/// What `command` printed, if it succeeded; else an error with what it said on standard error.
+fn standard_output(command: &Command, output: Output) -> io::Result<Vec<u8>> {
     if output.status.success() {
         Ok(output.stdout)
     } else {
@@ -348,6 +339,24 @@ pub(crate) fn make_dir_owned(path: &Path, mode: u32, owner: (u32, u32)) -> io::R
     fs::create_dir_all(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1))
+}
+
+/// Makes a Maildir at `dir` owned by `owner` holding `messages` (stored with LF endings) in `new/`, named so that
+/// the servers, which order by the leading number, serve them in the given order.
+pub(crate) fn write_maildir(dir: &Path, messages: &[Vec<u8>], owner: (u32, u32)) -> io::Result<()> {
+    for sub in ["", "new", "cur", "tmp"] {
+        make_dir_owned(&dir.join(sub), 0o700, owner)?;
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
+        write_owned(
+            &dir.join("new").join(name),
+            &corpus::to_lf(message),
+            0o600,
+            owner,
+        )?;
+    }
+    Ok(())
 }
 
 /// A system account for servers that authenticate through PAM (popa3d, solid-pop3d): made with `useradd`,

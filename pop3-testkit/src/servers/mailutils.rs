@@ -4,12 +4,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, corpus};
 
 /// What Mailutils 3.15 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -39,79 +39,19 @@ const POPAUTH: &str = "/usr/bin/popauth";
 /// The running instance.
 #[derive(Debug)]
 pub(crate) struct Mailutils {
-    instance: Instance,
-    plain_port: u16,
-    pop3s_port: u16,
-    strict_port: u16,
-    startup_time: Duration,
+    running: Running,
     /// Serialises edits of the passwd and APOP files.
     users: Mutex<Vec<(String, String)>>,
-    next_user: AtomicU32,
 }
 
 impl Mailutils {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<Mailutils> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            Self::start().unwrap_or_else(|e| panic!("pop3-testkit: Mailutils pop3d: {e}"))
-        })
-    }
-
-    fn start() -> io::Result<Self> {
-        let started = Instant::now();
-        let pop3d = instance::require_executable("GNU Mailutils pop3d", Path::new(POP3D));
-        instance::require_executable("GNU Mailutils popauth", Path::new(POPAUTH));
-        let instance = Instance::new("mailutils")?;
-        for dir in ["passwd", "home"] {
-            fs::create_dir(instance.path(dir))?;
-        }
-        instance::make_dir_owned(&instance.path("lock"), 0o1777, (0, 0))?;
-        crate::write_file(&instance.path("passwd/localhost"), b"", 0o644)?;
-        write_apop_db(&instance, &[])?;
-
-        let mut ports = Vec::new();
-        let free = instance::free_ports::<3>()?;
-        for ((mode, tls_mode), port) in [
-            ("plain", "ondemand"),
-            ("pop3s", "connection"),
-            ("strict", "required"),
-        ]
-        .into_iter()
-        .zip(free)
-        {
-            let config = instance.path(&format!("{mode}.conf"));
-            crate::write_file(
-                &config,
-                config_text(instance.dir(), tls_mode).as_bytes(),
-                0o644,
-            )?;
-            instance.socat(
-                mode,
-                port,
-                &format!(
-                    "{} --inetd --config-file={}",
-                    pop3d.display(),
-                    config.display()
-                ),
-            )?;
-            ports.push((mode, port));
-        }
-        for &(mode, port) in &ports {
-            instance::wait_ready(port, mode == "pop3s", || instance.log(mode))?;
-        }
-        Ok(Self {
-            plain_port: ports[0].1,
-            pop3s_port: ports[1].1,
-            strict_port: ports[2].1,
-            instance,
-            startup_time: started.elapsed(),
-            users: Mutex::new(Vec::new()),
-            next_user: AtomicU32::new(0),
-        })
+        Self::start_once(&SHARED)
     }
 
     fn home(&self, user: &str) -> PathBuf {
-        self.instance.path("home").join(user)
+        self.running.instance.path("home").join(user)
     }
 
     /// The stored message files of `user`, in the server's order (by the leading number of the name).
@@ -167,47 +107,61 @@ fn write_apop_db(instance: &Instance, users: &[(String, String)]) -> io::Result<
     fs::rename(&next, instance.path("apop.db"))
 }
 
-impl PopServer for Mailutils {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
-    }
+impl Fixture for Mailutils {
+    const PROFILE: &'static Profile = &PROFILE;
 
-    fn port(&self, mode: Mode) -> u16 {
-        match mode {
-            Mode::Plaintext | Mode::StartTls => self.plain_port,
-            Mode::Implicit => self.pop3s_port,
+    fn start() -> io::Result<Self> {
+        let started = Instant::now();
+        let pop3d = instance::require_executable("GNU Mailutils pop3d", Path::new(POP3D));
+        instance::require_executable("GNU Mailutils popauth", Path::new(POPAUTH));
+        let instance = Instance::new("mailutils")?;
+        for dir in ["passwd", "home"] {
+            fs::create_dir(instance.path(dir))?;
         }
+        instance::make_dir_owned(&instance.path("lock"), 0o1777, (0, 0))?;
+        crate::write_file(&instance.path("passwd/localhost"), b"", 0o644)?;
+        write_apop_db(&instance, &[])?;
+
+        let ports = Ports::with_tls(instance::free_ports()?);
+        for (tls_mode, (mode, port)) in ["ondemand", "connection", "required"]
+            .into_iter()
+            .zip(ports.named())
+        {
+            let config = instance.path(&format!("{mode}.conf"));
+            crate::write_file(
+                &config,
+                config_text(instance.dir(), tls_mode).as_bytes(),
+                0o644,
+            )?;
+            instance.socat(
+                mode,
+                port,
+                &format!(
+                    "{} --inetd --config-file={}",
+                    pop3d.display(),
+                    config.display()
+                ),
+            )?;
+        }
+        ports.wait_ready(|mode| instance.log(mode))?;
+        Ok(Self {
+            running: Running::new(instance, ports, started),
+            users: Mutex::new(Vec::new()),
+        })
     }
 
-    fn strict_port(&self) -> Option<u16> {
-        Some(self.strict_port)
+    fn running(&self) -> &Running {
+        &self.running
     }
 
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
-        let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let user = format!("{}-{n}", crate::sanitize_prefix(prefix));
+    fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
+        let user = self.running.user_name(prefix);
         let password = instance::random_password();
         let make = || -> io::Result<Mailbox> {
             let owner = (65534, 65534);
             let home = self.home(&user);
             instance::make_dir_owned(&home, 0o700, owner)?;
-            let inbox = home.join("INBOX");
-            for sub in ["", "new", "cur", "tmp"] {
-                instance::make_dir_owned(&inbox.join(sub), 0o700, owner)?;
-            }
-            for (i, message) in messages.iter().enumerate() {
-                let name = format!("{}.M{i}P1.pop3-testkit", 1_600_000_000 + i);
-                instance::write_owned(
-                    &inbox.join("new").join(name),
-                    &corpus::to_lf(message),
-                    0o600,
-                    owner,
-                )?;
-            }
+            instance::write_maildir(&home.join("INBOX"), messages, owner)?;
             {
                 let mut users = self
                     .users
@@ -219,16 +173,16 @@ impl PopServer for Mailutils {
                 )?;
                 let hash = String::from_utf8_lossy(&hash).trim().to_owned();
                 let line = format!("{user}:{hash}:65534:65534::{}:/bin/sh\n", home.display());
-                let passwd = self.instance.path("passwd/localhost");
+                let passwd = self.running.instance.path("passwd/localhost");
                 let mut text = fs::read(&passwd)?;
                 text.extend_from_slice(line.as_bytes());
                 crate::write_file(&passwd, &text, 0o644)?;
-                write_apop_db(&self.instance, &users)?;
+                write_apop_db(&self.running.instance, &users)?;
             }
             // The first UIDL writes an X-UIDL header into every message: do it now, so that what the tests see
             // is what the server keeps from then on.
             instance::pop3_setup_session(
-                self.plain_port,
+                self.running.ports.plain(),
                 &[
                     (&format!("USER {user}"), false),
                     (&format!("PASS {password}"), false),
@@ -275,11 +229,7 @@ impl PopServer for Mailutils {
                 sizes,
             })
         };
-        make().unwrap_or_else(|e| panic!("pop3-testkit: Mailutils mailbox {user}: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
+        make().map_err(|e| io::Error::other(format!("{user}: {e}")))
     }
 }
 

@@ -13,6 +13,7 @@ mod compat;
 pub mod corpus;
 mod courier;
 mod cyrus;
+mod fixture;
 mod instance;
 mod mailutils;
 mod perdition;

@@ -5,11 +5,12 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
 use super::popa3d::{self, Popa3d};
-use super::{Mailbox, Mode, PopServer, Profile, StrictPort};
+use super::{Mailbox, Mode, Profile, StrictPort};
 
 /// What perdition 2.2 offers (Debian 12), in front of popa3d.
 pub(crate) const PROFILE: Profile = Profile {
@@ -30,21 +31,19 @@ const PERDITION: &str = "/usr/sbin/perdition.pop3";
 /// The running proxies.
 #[derive(Debug)]
 pub(crate) struct Perdition {
-    instance: Instance,
+    running: Running,
     backend: &'static Popa3d,
-    plain_port: u16,
-    pop3s_port: u16,
-    strict_port: u16,
-    startup_time: Duration,
 }
 
 impl Perdition {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<Perdition> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            Self::start().unwrap_or_else(|e| panic!("pop3-testkit: perdition: {e}"))
-        })
+        Self::start_once(&SHARED)
     }
+}
+
+impl Fixture for Perdition {
+    const PROFILE: &'static Profile = &PROFILE;
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
@@ -53,22 +52,13 @@ impl Perdition {
         let instance = Instance::new("perdition")?;
         let empty = instance.path("empty.conf");
         crate::write_file(&empty, b"", 0o644)?;
-        let mut ports = Vec::new();
-        let free = instance::free_ports::<3>()?;
-        for ((name, ssl_mode), port) in [
-            ("plain", "tls_listen"),
-            ("pop3s", "ssl_listen"),
-            ("strict", "tls_listen_force"),
-        ]
-        .into_iter()
-        .zip(free)
+        let ports = Ports::with_tls(instance::free_ports()?);
+        for (ssl_mode, (name, port)) in ["tls_listen", "ssl_listen", "tls_listen_force"]
+            .into_iter()
+            .zip(ports.named())
         {
-            let pid_file = instance.path(&format!("{name}.pid"));
-            // It daemonizes: stop it by the PID it writes.
-            instance.on_stop(&format!(
-                "kill -TERM $(cat {}) 2>/dev/null",
-                pid_file.display()
-            ));
+            // It daemonizes: stopped by the PID it writes.
+            let pid_file = instance.pid_file(name);
             let tls = |f: &str| instance.path(&format!("tls/{f}"));
             instance::run(
                 Command::new(&binary)
@@ -95,50 +85,20 @@ impl Perdition {
                     .arg("--ssl_ca_chain_file")
                     .arg(tls("ca.pem")),
             )?;
-            ports.push((name, port));
         }
-        for &(name, port) in &ports {
-            instance::wait_ready(port, name == "pop3s", String::new)?;
-        }
+        ports.wait_ready(|_| String::new())?;
         Ok(Self {
-            instance,
+            running: Running::new(instance, ports, started),
             backend,
-            plain_port: ports[0].1,
-            pop3s_port: ports[1].1,
-            strict_port: ports[2].1,
-            startup_time: started.elapsed(),
         })
     }
-}
 
-impl PopServer for Perdition {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
+    fn running(&self) -> &Running {
+        &self.running
     }
 
-    fn port(&self, mode: Mode) -> u16 {
-        match mode {
-            Mode::Plaintext | Mode::StartTls => self.plain_port,
-            Mode::Implicit => self.pop3s_port,
-        }
-    }
-
-    fn strict_port(&self) -> Option<u16> {
-        Some(self.strict_port)
-    }
-
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, _prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
+    fn make_mailbox(&self, prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
         // The mailbox lives on the backend; what the proxy relays is what popa3d serves.
-        self.backend
-            .make_mailbox(messages)
-            .unwrap_or_else(|e| panic!("pop3-testkit: perdition's backend mailbox: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
+        self.backend.make_mailbox(prefix, messages)
     }
 }

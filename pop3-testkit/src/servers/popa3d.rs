@@ -4,11 +4,11 @@
 use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, corpus, expected_mailbox};
 
 /// What popa3d 1.0.3 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -35,17 +35,22 @@ pub(crate) const PROFILE: Profile = Profile {
 /// The running instance.
 #[derive(Debug)]
 pub(crate) struct Popa3d {
-    instance: Instance,
-    port: u16,
-    startup_time: Duration,
-    next_user: AtomicU32,
+    running: Running,
 }
 
 impl Popa3d {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<Popa3d> = OnceLock::new();
-        SHARED.get_or_init(|| Self::start().unwrap_or_else(|e| panic!("pop3-testkit: popa3d: {e}")))
+        Self::start_once(&SHARED)
     }
+
+    pub(crate) fn plain_port(&self) -> u16 {
+        self.running.ports.plain()
+    }
+}
+
+impl Fixture for Popa3d {
+    const PROFILE: &'static Profile = &PROFILE;
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
@@ -59,61 +64,31 @@ impl Popa3d {
         let instance = Instance::new("popa3d")?;
         let [port] = instance::free_ports()?;
         instance.socat("popa3d", port, &binary.display().to_string())?;
-        instance::wait_ready(port, false, || instance.log("popa3d"))?;
+        let ports = Ports::Plaintext(port);
+        ports.wait_ready(|_| instance.log("popa3d"))?;
         Ok(Self {
-            instance,
-            port,
-            startup_time: started.elapsed(),
-            next_user: AtomicU32::new(0),
+            running: Running::new(instance, ports, started),
         })
     }
 
+    fn running(&self) -> &Running {
+        &self.running
+    }
+
     /// A new system user with `/var/mail/NAME` holding `messages`; both removed at the end.
-    pub(crate) fn make_mailbox(&self, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let user = instance::unique_account_name("pk", n);
+    fn make_mailbox(&self, _prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
+        let instance = &self.running.instance;
+        let user = instance::unique_account_name("pk", self.running.next_user());
         let password = instance::random_password();
         let owner =
-            instance::system_account(&self.instance, &user, &password, Path::new("/nonexistent"))?;
+            instance::system_account(instance, &user, &password, Path::new("/nonexistent"))?;
         let spool = Path::new("/var/mail").join(&user);
-        self.instance.on_stop(&format!(
+        instance.on_stop(&format!(
             "rm -f {} {}.lock",
             spool.display(),
             spool.display()
         ));
         instance::write_owned(&spool, &corpus::mbox(messages), 0o660, owner)?;
         Ok(expected_mailbox(&PROFILE, user, password, messages))
-    }
-
-    pub(crate) fn plain_port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl PopServer for Popa3d {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
-    }
-
-    fn port(&self, mode: Mode) -> u16 {
-        assert_eq!(mode, Mode::Plaintext, "popa3d has no TLS");
-        self.port
-    }
-
-    fn strict_port(&self) -> Option<u16> {
-        None
-    }
-
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, _prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
-        self.make_mailbox(messages)
-            .unwrap_or_else(|e| panic!("pop3-testkit: popa3d mailbox: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
     }
 }

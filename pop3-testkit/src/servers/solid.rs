@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 use std::io;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::fixture::{Fixture, Ports, Running};
 use super::instance::{self, Instance};
-use super::{Mailbox, Mode, PopServer, Profile, Store, StrictPort, corpus, expected_mailbox};
+use super::{Mailbox, Mode, Profile, Store, StrictPort, corpus, expected_mailbox};
 
 /// What solid-pop3d 0.15 offers (Debian 12).
 pub(crate) const PROFILE: Profile = Profile {
@@ -36,19 +36,18 @@ pub(crate) const PROFILE: Profile = Profile {
 /// The running instance.
 #[derive(Debug)]
 pub(crate) struct SolidPop3d {
-    instance: Instance,
-    port: u16,
-    startup_time: Duration,
-    next_user: AtomicU32,
+    running: Running,
 }
 
 impl SolidPop3d {
     pub(crate) fn shared() -> &'static Self {
         static SHARED: OnceLock<SolidPop3d> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            Self::start().unwrap_or_else(|e| panic!("pop3-testkit: solid-pop3d: {e}"))
-        })
+        Self::start_once(&SHARED)
     }
+}
+
+impl Fixture for SolidPop3d {
+    const PROFILE: &'static Profile = &PROFILE;
 
     fn start() -> io::Result<Self> {
         let started = Instant::now();
@@ -85,21 +84,23 @@ impl SolidPop3d {
             port,
             &format!("{} -f {}", binary.display(), config.display()),
         )?;
-        instance::wait_ready(port, false, || instance.log("solid-pop3d"))?;
+        let ports = Ports::Plaintext(port);
+        ports.wait_ready(|_| instance.log("solid-pop3d"))?;
         Ok(Self {
-            instance,
-            port,
-            startup_time: started.elapsed(),
-            next_user: AtomicU32::new(0),
+            running: Running::new(instance, ports, started),
         })
     }
 
-    fn make_mailbox(&self, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
-        let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let user = instance::unique_account_name("ps", n);
+    fn running(&self) -> &Running {
+        &self.running
+    }
+
+    fn make_mailbox(&self, _prefix: &str, messages: &[Vec<u8>]) -> io::Result<Mailbox> {
+        let instance = &self.running.instance;
+        let user = instance::unique_account_name("ps", self.running.next_user());
         let password = instance::random_password();
-        let home = self.instance.path("home").join(&user);
-        let owner = instance::system_account(&self.instance, &user, &password, &home)?;
+        let home = instance.path("home").join(&user);
+        let owner = instance::system_account(instance, &user, &password, &home)?;
         instance::make_dir_owned(&home, 0o700, owner)?;
         // pop_auth(1)'s "encryption": every byte inverted, hex-encoded.
         let secret = password.bytes().fold(String::new(), |mut hex, b| {
@@ -112,36 +113,8 @@ impl SolidPop3d {
             0o600,
             owner,
         )?;
-        let spool = self.instance.path("mail").join(&user);
+        let spool = instance.path("mail").join(&user);
         instance::write_owned(&spool, &corpus::mbox(messages), 0o660, owner)?;
         Ok(expected_mailbox(&PROFILE, user, password, messages))
-    }
-}
-
-impl PopServer for SolidPop3d {
-    fn profile(&self) -> &'static Profile {
-        &PROFILE
-    }
-
-    fn port(&self, mode: Mode) -> u16 {
-        assert_eq!(mode, Mode::Plaintext, "solid-pop3d has no TLS");
-        self.port
-    }
-
-    fn strict_port(&self) -> Option<u16> {
-        None
-    }
-
-    fn ca_pem(&self) -> &str {
-        self.instance.ca_pem()
-    }
-
-    fn mailbox(&self, _prefix: &str, messages: &[Vec<u8>]) -> Mailbox {
-        self.make_mailbox(messages)
-            .unwrap_or_else(|e| panic!("pop3-testkit: solid-pop3d mailbox: {e}"))
-    }
-
-    fn startup_time(&self) -> Duration {
-        self.startup_time
     }
 }

@@ -1,0 +1,1 @@
+../../../pop3-tokio/examples/poplib/flow.rs
