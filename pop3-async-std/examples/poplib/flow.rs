@@ -1,1 +1,0 @@
-../../../pop3-tokio/examples/poplib/flow.rs
