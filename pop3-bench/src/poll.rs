@@ -1,7 +1,7 @@
 //! The "nothing new" poll: connect, log in, ask what is there, QUIT, behind a link of a given round-trip time.
 //! What a service polling many accounts pays on every poll, and bound by round trips alone.
 //!
-//! Round trips are counted, not guessed: a [`TurnProxy`] between client and server adds half the round-trip time
+//! Round trips are counted, not guessed: a [`LatencyProxy`] between client and server adds half the round-trip time
 //! in each direction and counts the server's turns to speak (the greeting, then each answer that follows new
 //! client bytes). A client that pipelines everything after the greeting makes two; each command that waits for
 //! the previous one's answer adds one.
@@ -11,109 +11,16 @@
 //! to a client that knows the server pipelines, which a raw client hard-wired for this server does).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use pop3_memserver::{Mailbox, MemServer, ServerConfig};
+use pop3_memserver::{LatencyProxy, Mailbox, MemServer, ServerConfig};
 use pop3_session::{Async, KnownCapabilities, LoginMethod};
 
 use crate::Driver;
 use crate::clients::{BoxError, ClientSettings, builder};
 use crate::runtimes::{self, Runtime};
-
-/// A TCP proxy on loopback that delays each chunk by half the round-trip time in each direction and counts the
-/// server's turns.
-struct TurnProxy {
-    addr: SocketAddr,
-    turns: Arc<AtomicU64>,
-}
-
-impl TurnProxy {
-    fn start(target: SocketAddr, rtt: Duration) -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let turns = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&turns);
-        thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(target) else {
-                    continue;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                // Whether the last bytes seen came from the client: the server's next bytes start a new turn.
-                let client_spoke = Arc::new(AtomicBool::new(true));
-                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
-                    continue;
-                };
-                let delay = rtt / 2;
-                let spoke = Arc::clone(&client_spoke);
-                thread::spawn(move || {
-                    forward(client, s2, delay, |_| spoke.store(true, Ordering::SeqCst));
-                });
-                let counter = Arc::clone(&counter);
-                thread::spawn(move || {
-                    forward(server, c2, delay, |_| {
-                        if client_spoke.swap(false, Ordering::SeqCst) {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
-                    });
-                });
-            }
-        });
-        Ok(Self { addr, turns })
-    }
-
-    /// Turns counted since the last call.
-    fn take_turns(&self) -> u64 {
-        self.turns.swap(0, Ordering::SeqCst)
-    }
-}
-
-/// Copies `src` to `dst`, each chunk sent `delay` after it was read (a writer thread keeps the order), calling
-/// `seen` as each chunk is read.
-fn forward(mut src: TcpStream, dst: TcpStream, delay: Duration, seen: impl Fn(usize)) {
-    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
-    let writer = thread::spawn(move || {
-        let mut dst = dst;
-        for (due, data) in rx {
-            let now = Instant::now();
-            if due > now {
-                thread::sleep(due - now);
-            }
-            if data.is_empty() {
-                let _ = dst.shutdown(Shutdown::Write);
-                return;
-            }
-            if dst.write_all(&data).is_err() {
-                return;
-            }
-        }
-    });
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        match src.read(&mut buf) {
-            Ok(0) | Err(_) => {
-                let _ = tx.send((Instant::now() + delay, Vec::new()));
-                break;
-            }
-            Ok(n) => {
-                seen(n);
-                if tx
-                    .send((Instant::now() + delay, buf[..n].to_vec()))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        }
-    }
-    drop(tx);
-    let _ = writer.join();
-}
 
 /// A way to poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,21 +254,21 @@ fn measure(
     clients: usize,
     warm_up: usize,
     runs: usize,
-    proxy: Option<&TurnProxy>,
+    proxy: Option<&LatencyProxy>,
     mut run: impl FnMut(usize) -> Result<(), BoxError>,
 ) -> Result<Vec<Runs>, BoxError> {
     let mut measured = vec![Runs::default(); clients];
     for round in 0..warm_up + runs {
         for index in (0..clients).map(|i| (i + round) % clients) {
             if let Some(proxy) = proxy {
-                proxy.take_turns();
+                proxy.take_round_trips();
             }
             let start = Instant::now();
             run(index)?;
             let elapsed = start.elapsed();
             // The proxy's last turn is counted when it reads the server's bytes, which happens before the client
             // reads them through the delay.
-            let turns = proxy.map_or(0, TurnProxy::take_turns);
+            let turns = proxy.map_or(0, LatencyProxy::take_round_trips);
             if round >= warm_up {
                 measured[index].times.push(elapsed);
                 measured[index].turns.push(turns);
@@ -411,10 +318,10 @@ pub(crate) fn poll_table(rtts: &[Duration], runs: usize) -> Result<String, BoxEr
     let mut rows = Vec::new();
     for &rtt in rtts {
         eprintln!("== poll: {} ms round trip", rtt.as_millis());
-        let proxy = TurnProxy::start(server.addr(), rtt)?;
-        let known = learn_capabilities(&builder(proxy.addr, ClientSettings::default()))?;
+        let proxy = LatencyProxy::start(server.addr(), rtt / 2)?;
+        let known = learn_capabilities(&builder(proxy.addr(), ClientSettings::default()))?;
         let measured = measure(pollers.len(), 0, runs, Some(&proxy), |index| {
-            poll_once(pollers[index], proxy.addr, &known)
+            poll_once(pollers[index], proxy.addr(), &known)
         })?;
         // A poll's round trips are its schedule's: the same in every run.
         for (poller, runs) in pollers.iter().zip(&measured) {
@@ -616,8 +523,8 @@ pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxErr
         config,
         Mailbox::generated(FETCH_MESSAGES as usize, 10 * 1024, 2, 1),
     )?;
-    let proxy = TurnProxy::start(server.addr(), rtt)?;
-    let known = learn_capabilities(&builder(proxy.addr, ClientSettings::default()))?;
+    let proxy = LatencyProxy::start(server.addr(), rtt / 2)?;
+    let known = learn_capabilities(&builder(proxy.addr(), ClientSettings::default()))?;
     let mut fetchers = vec![Fetcher::Raw];
     for driver in Driver::ALL {
         fetchers.extend([Fetcher::OneAtATime(driver), Fetcher::Remembered(driver)]);
@@ -627,7 +534,7 @@ pub(crate) fn session_table(rtt: Duration, runs: usize) -> Result<String, BoxErr
         rtt.as_millis()
     );
     let measured = measure(fetchers.len(), 0, runs, Some(&proxy), |index| {
-        fetch_once(fetchers[index], proxy.addr, &known)
+        fetch_once(fetchers[index], proxy.addr(), &known)
     })?;
     Ok(render(
         &format!(
@@ -819,8 +726,8 @@ pub(crate) mod tls {
         let mut rows = Vec::new();
         for rtt in [Duration::from_millis(20), Duration::from_millis(150)] {
             eprintln!("== POP3S poll: {} ms round trip", rtt.as_millis());
-            let proxy = TurnProxy::start(server.addr(), rtt)?;
-            let clients = Clients::new(proxy.addr, &pki.ca)?;
+            let proxy = LatencyProxy::start(server.addr(), rtt / 2)?;
+            let clients = Clients::new(proxy.addr(), &pki.ca)?;
             // One unrecorded round: the first handshake of each is a full one.
             let measured = measure(pollers.len(), 1, runs, Some(&proxy), |index| {
                 pollers[index].poll(&clients)
@@ -848,9 +755,10 @@ pub(crate) mod tls {
             )?;
             let proxy = load
                 .rtt
-                .map(|rtt| TurnProxy::start(server.addr(), rtt))
+                .map(|rtt| LatencyProxy::start(server.addr(), rtt / 2))
                 .transpose()?;
-            let clients = Clients::new(proxy.as_ref().map_or(server.addr(), |p| p.addr), &pki.ca)?;
+            let clients =
+                Clients::new(proxy.as_ref().map_or(server.addr(), |p| p.addr()), &pki.ca)?;
             // `None` is the raw rustls client.
             let drivers: Vec<Option<Driver>> =
                 std::iter::once(None).chain(Driver::ALL.map(Some)).collect();
