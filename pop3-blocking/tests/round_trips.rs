@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pop3_blocking::{Error, LoginMethod, OwnedResponseCode, Security, Session};
+use pop3_blocking::{Builder, Error, LoginMethod, OwnedResponseCode, Security, Session};
 use pop3_memserver::{Script, ScriptedServer};
 use pop3_testkit::Dovecot;
 
@@ -198,7 +198,8 @@ fn listing_script() -> Script {
         .stall_forever()
 }
 
-fn remembering(server: &ScriptedServer, known: &str) -> Session {
+/// A session with USER/PASS named and `known` remembered.
+fn remembering_builder(server: &ScriptedServer, known: &str) -> Builder {
     Session::builder("127.0.0.1")
         .port(server.addr().port())
         .security(Security::Plaintext)
@@ -206,6 +207,10 @@ fn remembering(server: &ScriptedServer, known: &str) -> Session {
         .login_method(LoginMethod::UserPass)
         .known_capabilities(known.parse().expect("a known-capabilities line"))
         .timeout(Duration::from_secs(5))
+}
+
+fn remembering(server: &ScriptedServer, known: &str) -> Session {
+    remembering_builder(server, known)
         .connect()
         .expect("connect")
 }
@@ -232,14 +237,8 @@ fn remembered_pipelining_sends_capa_and_the_login_in_one_write() {
 }
 
 fn remembering_utf8(server: &ScriptedServer, known: &str) -> Session {
-    Session::builder("127.0.0.1")
-        .port(server.addr().port())
-        .security(Security::Plaintext)
-        .allow_plaintext_credentials()
-        .login_method(LoginMethod::UserPass)
+    remembering_builder(server, known)
         .utf8_when_offered()
-        .known_capabilities(known.parse().expect("a known-capabilities line"))
-        .timeout(Duration::from_secs(5))
         .connect()
         .expect("connect")
 }

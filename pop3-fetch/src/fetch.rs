@@ -1019,7 +1019,8 @@ fn has_content(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
 }
 
-/// Opens the session: TCP, TLS as configured, the greeting, and `UTF8` when the server offers it. A `pop://`
+/// Opens the session: TCP, TLS as configured, the greeting, CAPA, and `UTF8` when the server offers it; with
+/// `early` (see [`early_pipelining`]) it stops after the greeting, and CAPA travels with the login. A `pop://`
 /// URL pointed at a POP3S port is recognised (see [`speaks_tls`]); credentials in clear are refused unless
 /// allowed by name.
 fn connect(
