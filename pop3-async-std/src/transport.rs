@@ -7,6 +7,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
@@ -75,14 +76,23 @@ async fn write_all<W: AsyncWrite + ?Sized>(
     bytes: &[u8],
 ) -> io::Result<()> {
     let mut written = 0;
-    while written < bytes.len() {
-        let n = poll_fn(|cx| writer.as_mut().poll_write(cx, &bytes[written..])).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+    poll_fn(|cx| poll_write_all(writer.as_mut(), cx, bytes, &mut written)).await
+}
+
+/// Writes `bytes[*written..]`, counting in `written`, then flushes.
+fn poll_write_all<W: AsyncWrite + ?Sized>(
+    mut writer: Pin<&mut W>,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+    written: &mut usize,
+) -> Poll<io::Result<()>> {
+    while *written < bytes.len() {
+        match ready!(writer.as_mut().poll_write(cx, &bytes[*written..]))? {
+            0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            n => *written += n,
         }
-        written += n;
     }
-    poll_fn(|cx| writer.as_mut().poll_flush(cx)).await
+    writer.poll_flush(cx)
 }
 
 impl<Tm: Timer> AsyncIo for Transport<Tm> {
@@ -129,8 +139,13 @@ impl<Tm: Timer> AsyncIo for Transport<Tm> {
         self.state = State::Gone;
     }
 
-    async fn write_to_sink(sink: &mut Self::Sink<'_>, bytes: &[u8]) -> io::Result<()> {
-        write_all(Pin::new(sink), bytes).await
+    fn poll_write_to_sink(
+        sink: &mut Self::Sink<'_>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+        written: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        poll_write_all(Pin::new(sink), cx, bytes, written)
     }
 
     fn sleep(duration: std::time::Duration) -> impl Future<Output = ()> + Send {

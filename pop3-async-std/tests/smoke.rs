@@ -271,6 +271,57 @@ impl AsyncWrite for TestSink {
     }
 }
 
+/// A sink that is not ready every other time it is asked, and then takes at most 7 octets: what a slow pipe or a
+/// throttled writer does.
+#[derive(Default)]
+struct Trickle {
+    taken: Vec<u8>,
+    ready: bool,
+}
+
+impl AsyncWrite for Trickle {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.ready = !self.ready;
+        if !self.ready {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = buf.len().min(7);
+        self.taken.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn retr_to_a_sink_taking_a_few_octets_at_a_time_gets_each_once_in_order() {
+    let mailbox = Mailbox::generated(2, 40_000, 20, 11);
+    let server = server(mailbox.clone());
+    block_on(async {
+        let mut session = plain(&server).connect().await.unwrap();
+        session.login("alice", "secret").await.unwrap();
+        for msg in 1..=2 {
+            let mut sink = Trickle::default();
+            let written = session.retr_to(msg, &mut sink).await.unwrap();
+            assert_eq!(written, sink.taken.len() as u64);
+            assert!(
+                sink.taken == mailbox.messages()[msg as usize - 1].data(),
+                "message {msg} differs"
+            );
+        }
+        session.quit().await.unwrap();
+    });
+}
+
 #[test]
 fn failing_sink_and_size_limit_leave_the_session_usable() {
     let mailbox = Mailbox::generated(3, 200_000, 2, 1);

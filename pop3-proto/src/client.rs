@@ -1,5 +1,6 @@
 //! The client: input bytes and commands in, bytes to write and events out.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -135,8 +136,8 @@ pub struct Client {
     greeting: Option<Vec<u8>>,
     capabilities: Option<Capabilities>,
     capabilities_building: Capabilities,
-    sasl: Option<SaslRun>,
-    finders: DotFinders,
+    /// Boxed: only an AUTH exchange has one, and inline it would make every client larger.
+    sasl: Option<Box<SaslRun>>,
     error: Option<Error>,
 }
 
@@ -163,7 +164,6 @@ impl Client {
             capabilities: None,
             capabilities_building: Capabilities::default(),
             sasl: None,
-            finders: DotFinders::new(),
             error: None,
             config,
         }
@@ -266,8 +266,8 @@ impl Client {
             self.apop_timestamp(),
             self.config.sasl_initial_response,
         )?;
-        if encoded.sasl.is_some() {
-            self.sasl = encoded.sasl;
+        if let Some(run) = encoded.sasl {
+            self.sasl = Some(Box::new(run));
         }
         let id = CommandId(self.next_id);
         self.next_id += 1;
@@ -435,11 +435,20 @@ impl Client {
         } else if self.state == State::Greeting || self.pipeline.in_flight() {
             Output::NeedInput
         } else {
-            if self.pending.is_empty() {
-                self.rx.release_if_idle();
-            }
+            self.release_idle_buffer();
             Output::Idle
         })
+    }
+
+    /// Frees the receive buffer if no answer is awaited and nothing received is left to parse, so that a session
+    /// left idle holds none (thousands of idle sessions then cost little); the next read allocates it again.
+    /// [`Client::poll`] does it whenever it answers [`Output::Idle`]; a caller that stops polling once the answer
+    /// it waited for is in (rather than polling on to [`Output::Idle`]) calls this when it is done for now.
+    pub fn release_idle_buffer(&mut self) {
+        let awaiting = self.state == State::Greeting || self.pipeline.in_flight();
+        if !awaiting && self.pending.is_empty() {
+            self.rx.release_if_idle();
+        }
     }
 
     fn fail(&mut self, error: Error) {
@@ -496,26 +505,28 @@ impl Client {
                 return Ok(None);
             };
             match &mut self.phase {
-                Phase::Body(unstuffer) => match unstuffer.step(self.rx.unread(), &self.finders) {
-                    Step::Data { skip, len } => {
-                        let start = self.rx.position() + skip;
-                        self.rx.advance(skip + len);
-                        if len > 0 {
-                            let chunk = start..start + len;
-                            return Ok(Some(Pending::Body {
-                                id: front.id,
-                                chunk,
-                            }));
+                Phase::Body(unstuffer) => {
+                    match unstuffer.step(self.rx.unread(), DotFinders::shared()) {
+                        Step::Data { skip, len } => {
+                            let start = self.rx.position() + skip;
+                            self.rx.advance(skip + len);
+                            if len > 0 {
+                                let chunk = start..start + len;
+                                return Ok(Some(Pending::Body {
+                                    id: front.id,
+                                    chunk,
+                                }));
+                            }
                         }
+                        Step::End { len } => {
+                            self.rx.advance(len);
+                            self.finish_front(front, true);
+                            self.hold(Pending::Done { id: front.id });
+                            return Ok(None);
+                        }
+                        Step::NeedInput => return Ok(None),
                     }
-                    Step::End { len } => {
-                        self.rx.advance(len);
-                        self.finish_front(front, true);
-                        self.hold(Pending::Done { id: front.id });
-                        return Ok(None);
-                    }
-                    Step::NeedInput => return Ok(None),
-                },
+                }
                 Phase::Lines(_) => {
                     let Some(line) = self.rx.take_line(self.config.max_line_len)? else {
                         return Ok(None);
@@ -913,5 +924,74 @@ mod tests {
             Ok(Output::Event(Event::Greeting { ok: true, .. }))
         ));
         assert_eq!(client.rx.line_scanned(), 0);
+    }
+
+    /// A client fed `+OK ready`, then CAPA sent.
+    fn capa_sent() -> (Client, CommandId) {
+        let mut client = Client::new(Config::default());
+        client.handle_input(b"+OK ready\r\n");
+        assert!(matches!(
+            client.poll(),
+            Ok(Output::Event(Event::Greeting { .. }))
+        ));
+        let capa = client.send(Command::Capa).unwrap();
+        let Ok(Output::Transmit(transmit)) = client.poll() else {
+            panic!("CAPA not written");
+        };
+        let octets = transmit.bytes().len();
+        client.consume_output(octets);
+        (client, capa)
+    }
+
+    /// Polls until the answer to `id` is complete, as a session layer does before it stops polling.
+    fn poll_until_done(client: &mut Client, id: CommandId) {
+        loop {
+            match client.poll() {
+                Ok(Output::Event(Event::Done { id: done })) if done == id => return,
+                Ok(Output::Event(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_session_answered_and_released_holds_no_receive_buffer() {
+        let (mut client, capa) = capa_sent();
+        assert!(
+            client.rx.capacity() > 0,
+            "the greeting was read into a buffer"
+        );
+        client.handle_input(b"+OK\r\nUIDL\r\n.\r\n");
+        poll_until_done(&mut client, capa);
+        client.release_idle_buffer();
+        assert_eq!(client.rx.capacity(), 0);
+        // The next answer is read into a fresh buffer.
+        let capa = client.send(Command::Capa).unwrap();
+        assert!(matches!(client.poll(), Ok(Output::Transmit(_))));
+        client.consume_output(6);
+        client.handle_input(b"+OK again\r\nTOP\r\n.\r\n");
+        poll_until_done(&mut client, capa);
+        assert!(
+            client
+                .capabilities()
+                .is_some_and(|caps| caps.top() && !caps.uidl())
+        );
+        // Polling on to Idle releases it too.
+        assert!(matches!(client.poll(), Ok(Output::Idle)));
+        assert_eq!(client.rx.capacity(), 0);
+    }
+
+    #[test]
+    fn the_receive_buffer_is_kept_while_an_answer_is_awaited_or_bytes_are_unparsed() {
+        let (mut client, capa) = capa_sent();
+        // CAPA is in flight: its answer will need the buffer.
+        client.release_idle_buffer();
+        assert!(client.rx.capacity() > 0);
+        // Answered, with the start of something unsolicited behind it: those bytes are the next call's to read.
+        client.handle_input(b"+OK\r\n.\r\n-ERR bye");
+        poll_until_done(&mut client, capa);
+        client.release_idle_buffer();
+        assert!(client.rx.has_data());
+        assert!(client.rx.capacity() > 0);
     }
 }

@@ -47,7 +47,7 @@ pub struct Config {
     pub max_line_len: usize,
     /// The largest read the client asks for, and so the bound on the receive buffer while a body of any size
     /// streams through. Reads start at 8 KiB and double while the server fills them; an idle session frees the
-    /// buffer.
+    /// buffer ([`Client::release_idle_buffer`](crate::Client::release_idle_buffer)).
     pub read_size: usize,
     /// Line-ending policy for framing.
     pub line_endings: LineEndings,

@@ -4,7 +4,10 @@
 //! `.`, `.\r`) are left in the caller's buffer until more input decides them, so every emitted piece is one
 //! contiguous run of the input: unstuffing only ever removes a line's first octet.
 
+use alloc::boxed::Box;
+
 use memchr::memmem::Finder;
+use once_cell::race::OnceBox;
 
 /// What to do with the front of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +27,8 @@ pub(crate) struct Unstuffer {
     lf_only: bool,
 }
 
-/// Finders for a line break followed by a dot, built once per client.
+/// Finders for a line break followed by a dot, built once per process: they are the same for every client, and
+/// at over 500 octets they would be the largest part of an idle one.
 #[derive(Debug)]
 pub(crate) struct DotFinders {
     crlf: Finder<'static>,
@@ -32,11 +36,17 @@ pub(crate) struct DotFinders {
 }
 
 impl DotFinders {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             crlf: Finder::new(b"\r\n."),
             lf: Finder::new(b"\n."),
         }
+    }
+
+    /// The finders every client shares.
+    pub(crate) fn shared() -> &'static Self {
+        static SHARED: OnceBox<DotFinders> = OnceBox::new();
+        SHARED.get_or_init(|| Box::new(Self::new()))
     }
 }
 
@@ -118,11 +128,11 @@ mod tests {
 
     /// Feeds `wire` in pieces of `piece` octets and returns the body and whether the end was found.
     fn decode(wire: &[u8], piece: usize, lf_only: bool) -> (Vec<u8>, bool) {
-        let finders = DotFinders::new();
+        let finders = DotFinders::shared();
         let mut unstuffer = Unstuffer::new(lf_only);
         let (mut buf, mut body, mut fed) = (Vec::new(), Vec::new(), 0);
         loop {
-            match unstuffer.step(&buf, &finders) {
+            match unstuffer.step(&buf, finders) {
                 Step::Data { skip, len } => {
                     body.extend_from_slice(&buf[skip..skip + len]);
                     buf.drain(..skip + len);

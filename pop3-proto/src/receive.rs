@@ -165,9 +165,10 @@ impl Receiver {
         self.offered = 0;
     }
 
-    /// An idle session keeps no receive buffer: thousands of idle sessions then cost little.
+    /// An idle session keeps no receive buffer, not even one of the first read's size: thousands of idle
+    /// sessions then cost little. The price is one allocation per command answered while idle in between.
     pub(crate) fn release_if_idle(&mut self) {
-        if !self.has_data() && self.buf.len() > MIN_READ {
+        if !self.has_data() && self.buf.capacity() > 0 {
             self.buf = Vec::new();
             self.start = 0;
             self.end = 0;
@@ -208,5 +209,10 @@ impl Receiver {
     #[cfg(test)]
     pub(crate) fn line_scanned(&self) -> usize {
         self.line_scanned
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -43,11 +43,18 @@ pub trait AsyncIo: Send + Sized {
     /// Ends the connection: TLS `close_notify` first, best effort.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 
-    /// Writes all of `bytes` to the caller's sink.
-    fn write_to_sink(
+    /// Writes `bytes[*written..]` to the caller's sink, adding what it wrote to `written`; ready once all of
+    /// `bytes` is written (and flushed, if the runtime's writers want that).
+    ///
+    /// A poll rather than a future: the loop would hold a future of the sink's type across an `await`, and rustc
+    /// before 1.92 cannot prove that loop's future `Send` (the crates claim 1.85). Polled by hand, a body chunk
+    /// costs no allocation.
+    fn poll_write_to_sink(
         sink: &mut Self::Sink<'_>,
+        cx: &mut Context<'_>,
         bytes: &[u8],
-    ) -> impl Future<Output = io::Result<()>> + Send;
+        written: &mut usize,
+    ) -> Poll<io::Result<()>>;
 
     /// Completes after `duration`.
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
@@ -197,19 +204,24 @@ async fn run<T: AsyncIo, O: Operation>(
                 config,
                 name,
                 timeout,
-            } => match within::<T, _>(timeout, io.start_tls(config, name)).await {
-                Ok(()) => {
-                    conversation.handshake_done();
-                    Ok(())
+            } => {
+                // Boxed: a handshake holds a whole TLS connection in the making, and unboxed it would make every
+                // call's future (allocated per call) several times larger, for the one call in a session that
+                // sets TLS up.
+                let handshake: Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> =
+                    Box::pin(io.start_tls(config, name));
+                match within::<T, _>(timeout, handshake).await {
+                    Ok(()) => {
+                        conversation.handshake_done();
+                        Ok(())
+                    }
+                    Err(error) => Err(Error::from_io(error, "during the TLS handshake")),
                 }
-                Err(error) => Err(Error::from_io(error, "during the TLS handshake")),
-            },
+            }
             Action::Deliver(chunk) => {
                 if let Some(sink) = sink.as_deref_mut() {
-                    // Boxed so that the loop's future does not name `T::Sink`: rustc before 1.92 cannot prove such a
-                    // future `Send`, and the crates claim 1.85. One small allocation per body chunk.
-                    let write: Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> =
-                        Box::pin(T::write_to_sink(sink, chunk));
+                    let mut written = 0;
+                    let write = poll_fn(|cx| T::poll_write_to_sink(sink, cx, chunk, &mut written));
                     if let Err(error) = write.await {
                         conversation.sink_failed(error);
                     }

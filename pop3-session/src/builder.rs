@@ -52,28 +52,28 @@ impl<D> Builder<D> {
     /// The port; by default 995 for implicit TLS and 110 otherwise.
     #[must_use]
     pub fn port(mut self, port: u16) -> Self {
-        self.settings.port = Some(port);
+        self.settings.shared_mut().port = Some(port);
         self
     }
 
     /// How to protect the connection.
     #[must_use]
     pub fn security(mut self, security: Security) -> Self {
-        self.settings.security = security;
+        self.settings.shared_mut().security = security;
         self
     }
 
     /// TLS settings (trusted roots, client certificate, or a whole rustls configuration).
     #[must_use]
     pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.settings.tls = tls;
+        self.settings.shared_mut().tls = tls;
         self
     }
 
     /// Time limits. They apply to any stream, a caller-supplied one included.
     #[must_use]
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.settings.timeouts = timeouts;
+        self.settings.shared_mut().timeouts = timeouts;
         self
     }
 
@@ -86,7 +86,10 @@ impl<D> Builder<D> {
     /// Allow sending credentials over a connection without TLS. They, and all mail, travel in clear.
     #[must_use]
     pub fn allow_plaintext_credentials(mut self) -> Self {
-        self.settings.config.allow_plaintext_credentials = true;
+        self.settings
+            .shared_mut()
+            .config
+            .allow_plaintext_credentials = true;
         self
     }
 
@@ -94,14 +97,14 @@ impl<D> Builder<D> {
     /// managed by the session.
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
-        self.settings.config = config;
+        self.settings.shared_mut().config = config;
         self
     }
 
     /// Largest message `retr` and `top` read into memory; the `_to` methods stream any size.
     #[must_use]
     pub fn max_message_size(mut self, octets: u64) -> Self {
-        self.settings.max_message_size = octets;
+        self.settings.shared_mut().max_message_size = octets;
         self
     }
 
@@ -109,7 +112,7 @@ impl<D> Builder<D> {
     /// A server that never ends its listing then costs a bounded amount of memory.
     #[must_use]
     pub fn max_listing_entries(mut self, entries: u64) -> Self {
-        self.settings.max_listing_entries = entries;
+        self.settings.shared_mut().max_listing_entries = entries;
         self
     }
 
@@ -118,7 +121,7 @@ impl<D> Builder<D> {
     /// generated notice (Courier does). For fetchers that store messages as they are.
     #[must_use]
     pub fn utf8_when_offered(mut self) -> Self {
-        self.settings.utf8_when_offered = true;
+        self.settings.shared_mut().utf8_when_offered = true;
         self
     }
 
@@ -129,7 +132,7 @@ impl<D> Builder<D> {
     /// [`Builder::allow_plaintext_credentials`].
     #[must_use]
     pub fn login_method(mut self, method: crate::LoginMethod) -> Self {
-        self.settings.login_method = Some(method);
+        self.settings.shared_mut().login_method = Some(method);
         self
     }
 
@@ -142,14 +145,14 @@ impl<D> Builder<D> {
     /// [`Session::known_capabilities`]: crate::Session::known_capabilities
     #[must_use]
     pub fn known_capabilities(mut self, known: crate::KnownCapabilities) -> Self {
-        self.settings.known_capabilities = Some(known);
+        self.settings.shared_mut().known_capabilities = Some(known);
         self
     }
 
     /// Protocol trace level, as poplib's `set_debuglevel`: 0 off, 1 commands and status lines, 2 every event.
     #[must_use]
     pub fn debug_level(mut self, level: u8) -> Self {
-        self.settings.trace.level = level;
+        self.settings.shared_mut().trace.level = level;
         self
     }
 
@@ -169,7 +172,7 @@ impl<D> Builder<D> {
     /// ```
     #[must_use]
     pub fn trace_to(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
-        self.settings.trace.set_writer(writer);
+        self.settings.shared_mut().trace.set_writer(writer);
         self
     }
 }

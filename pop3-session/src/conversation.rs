@@ -7,14 +7,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pop3_proto::{Client, Event, Output, State};
+use pop3_proto::{Client, CommandId, Event, Output, State};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
 use crate::error::{Error, Result};
 use crate::op::{Flow, Operation};
-use crate::settings::{Settings, Timeouts};
-use crate::tls::{self, TlsOptions};
+use crate::settings::{Settings, Shared, Timeouts};
+use crate::tls;
 use crate::trace::Trace;
 
 /// What the driver must do next; from [`Conversation::step`].
@@ -60,40 +60,49 @@ enum Status {
     Closed(&'static str),
 }
 
-/// A handshake the driver owes.
+/// How far the call in progress is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handshake {
+enum Progress {
+    /// Polling the core for what comes next.
+    Polling,
+    /// The operation queues more commands before polling on.
+    Resuming,
+    /// Every answer is in; a call that ends the session still closes the connection.
+    Finished,
+    /// Every answer is in and the connection is closed.
+    Closed,
+}
+
+/// Where the call in progress is with TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// Nothing owed.
     None,
-    /// Implicit TLS, before the greeting.
-    Implicit,
-    /// After STLS: the core learns of it when it is done.
+    /// Implicit TLS: the handshake comes before the greeting.
+    Owed,
+    /// After STLS: the handshake is asked for; the core learns of it when it is done.
     AfterStls,
+    /// After STLS and its handshake: the core asked CAPA again, and the call ends when it is answered.
+    CapaAfterStls(CommandId),
 }
 
 /// The state of the call in progress.
 #[derive(Debug)]
 struct Call {
-    finished: bool,
-    resume: bool,
-    handshake: Handshake,
-    handshake_pending: bool,
-    closes: bool,
-    closed: bool,
-    /// The CAPA the core sends after STLS: the call ends when it is answered.
-    capa_after_tls: Option<pop3_proto::CommandId>,
+    progress: Progress,
+    tls: Tls,
     sink_error: Option<io::Error>,
 }
 
 impl Call {
-    fn new() -> Self {
+    fn new(handshake_first: bool) -> Self {
         Self {
-            finished: false,
-            resume: false,
-            handshake: Handshake::None,
-            handshake_pending: false,
-            closes: false,
-            closed: false,
-            capa_after_tls: None,
+            progress: Progress::Polling,
+            tls: if handshake_first {
+                Tls::Owed
+            } else {
+                Tls::None
+            },
             sink_error: None,
         }
     }
@@ -105,16 +114,10 @@ impl Call {
 /// through [`fail`](Self::fail), which closes the session for good.
 pub struct Conversation {
     client: Client,
+    /// This session's own: its level may be changed ([`Session::set_debuglevel`](crate::Session::set_debuglevel)).
     trace: Trace,
-    host: String,
-    port: u16,
-    security: crate::Security,
-    timeouts: Timeouts,
-    pub(crate) max_message_size: u64,
-    pub(crate) max_listing_entries: u64,
-    pub(crate) utf8: crate::op::Utf8,
-    pub(crate) login_method: Option<crate::LoginMethod>,
-    tls_options: TlsOptions,
+    /// Shared with the builder and every other session opened with it.
+    settings: Arc<Shared>,
     tls_config: Option<Arc<ClientConfig>>,
     status: Status,
     call: Call,
@@ -128,7 +131,7 @@ impl fmt::Debug for Conversation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Conversation")
             .field("client", &self.client)
-            .field("host", &self.host)
+            .field("host", &self.settings.host)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -139,30 +142,26 @@ const CANCELLED: &str = "a previous command was cancelled";
 
 impl Conversation {
     pub(crate) fn new(settings: Settings) -> Result<Self> {
-        let port = settings.port();
-        let utf8 = settings.utf8_step();
+        let settings = settings.shared;
         let tls_config = match settings.security {
             crate::Security::Plaintext => None,
             _ => Some(settings.tls.client_config()?),
         };
         Ok(Self {
             client: Client::new(settings.core_config()),
-            trace: settings.trace,
-            port,
-            security: settings.security,
-            host: settings.host,
-            timeouts: settings.timeouts,
-            max_message_size: settings.max_message_size,
-            max_listing_entries: settings.max_listing_entries,
-            utf8,
-            login_method: settings.login_method,
-            tls_options: settings.tls,
+            trace: settings.trace.clone(),
+            settings,
             tls_config,
             status: Status::Ready,
-            call: Call::new(),
+            call: Call::new(false),
             deadline: None,
             capabilities_probed: false,
         })
+    }
+
+    /// The settings of the builder this session was opened with.
+    pub(crate) fn settings(&self) -> &Shared {
+        &self.settings
     }
 
     /// The protocol core.
@@ -174,9 +173,9 @@ impl Conversation {
     pub(crate) fn known_capabilities(&self) -> Option<crate::KnownCapabilities> {
         let capabilities = self.client.capabilities()?;
         Some(crate::KnownCapabilities::new(
-            &self.host,
-            self.port,
-            self.security,
+            &self.settings.host,
+            self.settings.port(),
+            self.settings.security,
             capabilities.pipelining(),
             capabilities.utf8(),
         ))
@@ -184,7 +183,7 @@ impl Conversation {
 
     /// The time limits in force.
     pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
+        self.settings.timeouts
     }
 
     pub(crate) fn set_debuglevel(&mut self, level: u8) {
@@ -219,13 +218,10 @@ impl Conversation {
             }
             Status::Ready => {}
         }
-        self.call = Call::new();
-        self.call.closes = op.closes_session();
-        if op.handshake_first() {
-            self.call.handshake = Handshake::Implicit;
-            self.call.handshake_pending = true;
+        self.call = Call::new(op.handshake_first());
+        if op.start(&mut self.client)? == Flow::Finished {
+            self.call.progress = Progress::Finished;
         }
-        self.call.finished = op.start(&mut self.client)? == Flow::Finished;
         self.status = Status::Busy;
         Ok(())
     }
@@ -236,25 +232,27 @@ impl Conversation {
     /// The server broke the protocol or a time limit passed (the session is then closed), or the operation's next
     /// command was refused before sending (the session stays usable).
     pub fn step<O: Operation>(&mut self, op: &mut O) -> Result<Action<'_>> {
-        if self.call.handshake_pending {
-            self.call.handshake_pending = false;
+        if self.call.tls == Tls::Owed {
+            self.call.tls = Tls::None;
             return self.handshake();
         }
-        if self.call.resume {
-            self.call.resume = false;
+        if self.call.progress == Progress::Resuming {
+            self.call.progress = Progress::Polling;
             match op.resume(&mut self.client) {
-                Ok(flow) => self.call.finished |= flow == Flow::Finished,
+                Ok(Flow::Finished) => self.call.progress = Progress::Finished,
+                Ok(_) => {}
                 Err(error) => return Err(self.end(error)),
             }
         }
-        if self.call.finished {
-            // Bytes that may follow (unsolicited, or the next answer of a desynchronised server) are the next
-            // call's to read, not this one's.
-            if self.call.closes && !self.call.closed {
-                self.call.closed = true;
+        // Bytes that may follow the last answer (unsolicited, or the next answer of a desynchronised server) are
+        // the next call's to read, not this one's.
+        match self.call.progress {
+            Progress::Finished if op.closes_session() => {
+                self.call.progress = Progress::Closed;
                 return Ok(Action::Close);
             }
-            return Ok(Action::Done);
+            Progress::Finished | Progress::Closed => return Ok(Action::Done),
+            Progress::Polling | Progress::Resuming => {}
         }
         let output = match self.client.poll() {
             Ok(output) => output,
@@ -267,17 +265,20 @@ impl Conversation {
             }
             Output::Event(event) => {
                 self.trace.received(&event);
-                if event.finishes().is_some() || matches!(event, Event::Greeting { .. }) {
+                let finishes = event.finishes();
+                if finishes.is_some() || matches!(event, Event::Greeting { .. }) {
                     // The next response gets a whole time limit of its own.
                     self.deadline = None;
                 }
-                if event.finishes().is_some() && event.finishes() == self.call.capa_after_tls {
-                    self.call.finished = true;
+                let flow = op.on_event(&event);
+                if matches!(self.call.tls, Tls::CapaAfterStls(capa) if finishes == Some(capa)) {
+                    self.call.progress = Progress::Finished;
+                    return Ok(Action::Continue);
                 }
-                match op.on_event(&event) {
+                match flow {
                     Flow::Continue => {}
-                    Flow::Resume => self.call.resume = true,
-                    Flow::Finished => self.call.finished = true,
+                    Flow::Resume => self.call.progress = Progress::Resuming,
+                    Flow::Finished => self.call.progress = Progress::Finished,
                     Flow::Deliver => {
                         if let (Event::Body { chunk, .. }, None) = (event, &self.call.sink_error) {
                             return Ok(Action::Deliver(chunk));
@@ -287,7 +288,7 @@ impl Conversation {
                 Ok(Action::Continue)
             }
             Output::NeedInput => {
-                let limit = self.timeouts.response.map(|limit| {
+                let limit = self.settings.timeouts.response.map(|limit| {
                     let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + limit);
                     deadline.saturating_duration_since(Instant::now())
                 });
@@ -295,21 +296,16 @@ impl Conversation {
                     let error = Error::Timeout("waiting for the server's response");
                     return Err(end(&mut self.status, error));
                 }
-                let timeout = match (limit, self.timeouts.read) {
+                let timeout = match (limit, self.settings.timeouts.read) {
                     (Some(left), Some(read)) => Some(left.min(read)),
                     (left, read) => left.or(read),
                 };
                 Ok(Action::Read { timeout })
             }
             Output::StartTls => {
-                self.call.handshake = Handshake::AfterStls;
-                handshake(
-                    &mut self.tls_config,
-                    &self.tls_options,
-                    &self.host,
-                    self.timeouts,
-                )
-                .map_err(|error| end(&mut self.status, error))
+                self.call.tls = Tls::AfterStls;
+                handshake(&mut self.tls_config, &self.settings)
+                    .map_err(|error| end(&mut self.status, error))
             }
             Output::Idle => Err(end(
                 &mut self.status,
@@ -326,12 +322,7 @@ impl Conversation {
     }
 
     fn handshake(&mut self) -> Result<Action<'_>> {
-        handshake(
-            &mut self.tls_config,
-            &self.tls_options,
-            &self.host,
-            self.timeouts,
-        )
+        handshake(&mut self.tls_config, &self.settings)
     }
 
     /// Reports that the bytes of [`Action::Write`] were all written.
@@ -357,11 +348,11 @@ impl Conversation {
     pub fn handshake_done(&mut self) {
         self.deadline = None;
         self.trace.note(format_args!("TLS established"));
-        if self.call.handshake == Handshake::AfterStls {
+        if self.call.tls == Tls::AfterStls {
             // The core forgets what it learnt in clear and asks CAPA again; this call ends with its answer.
             match self.client.handle_tls_established() {
-                Some(capa) => self.call.capa_after_tls = Some(capa),
-                None => self.call.finished = true,
+                Some(capa) => self.call.tls = Tls::CapaAfterStls(capa),
+                None => self.call.progress = Progress::Finished,
             }
         }
     }
@@ -395,7 +386,9 @@ impl Conversation {
     /// # Errors
     /// What the server answered (`-ERR`, an answer over a limit) or the caller's sink failing.
     pub fn finish<O: Operation>(&mut self, op: O) -> Result<O::Output> {
-        self.status = if self.call.closes {
+        // Between calls the session is idle, maybe for long: it keeps no receive buffer.
+        self.client.release_idle_buffer();
+        self.status = if op.closes_session() {
             Status::Closed("QUIT was sent")
         } else if self.client.state() == State::Closed {
             Status::Closed("the server ended the session")
@@ -421,19 +414,96 @@ fn end(status: &mut Status, error: Error) -> Error {
 
 /// The handshake to ask for, with the session's TLS configuration (built on first use: a plaintext session may ask
 /// STLS later).
-fn handshake(
-    config: &mut Option<Arc<ClientConfig>>,
-    options: &TlsOptions,
-    host: &str,
-    timeouts: Timeouts,
-) -> Result<Action<'static>> {
+fn handshake(config: &mut Option<Arc<ClientConfig>>, settings: &Shared) -> Result<Action<'static>> {
     let config = match config {
         Some(config) => config.clone(),
-        None => config.insert(options.client_config()?).clone(),
+        None => config.insert(settings.tls.client_config()?).clone(),
     };
     Ok(Action::Handshake {
         config,
-        name: tls::server_name(host)?,
-        timeout: timeouts.response,
+        name: tls::server_name(&settings.host)?,
+        timeout: settings.timeouts.response,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use pop3_proto::Command;
+
+    use super::*;
+    use crate::op::{self, Single};
+    use crate::{Builder, Security};
+
+    fn plaintext() -> Conversation {
+        let builder = Builder::<()>::new("127.0.0.1").security(Security::Plaintext);
+        Conversation::new(builder.settings().clone()).unwrap()
+    }
+
+    /// Runs `op` as a driver would, the server answering with `replies`, one read each.
+    fn run<O: Operation>(
+        conversation: &mut Conversation,
+        mut op: O,
+        replies: &[&str],
+    ) -> O::Output {
+        let mut replies = replies.iter();
+        conversation.begin(&mut op).unwrap();
+        loop {
+            match conversation.step(&mut op).unwrap() {
+                Action::Continue => {}
+                Action::Write(bytes) => {
+                    let octets = bytes.len();
+                    conversation.written(octets);
+                }
+                Action::Read { .. } => {
+                    let reply = replies
+                        .next()
+                        .expect("a read after the last reply")
+                        .as_bytes();
+                    conversation.input_buffer()[..reply.len()].copy_from_slice(reply);
+                    conversation.received(reply.len());
+                }
+                Action::Done => return conversation.finish(op).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// What the core's `Debug` shows of its receive buffer.
+    fn receive_buffer(conversation: &Conversation) -> String {
+        let debug = format!("{:?}", conversation.client());
+        let at = debug.find("capacity: ").expect("the receive buffer's size");
+        debug[at..].split(',').next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn a_session_between_calls_holds_no_receive_buffer() {
+        let mut conversation = plaintext();
+        run(
+            &mut conversation,
+            op::Greeting::new(Security::Plaintext),
+            &["+OK ready\r\n"],
+        );
+        assert_eq!(receive_buffer(&conversation), "capacity: 0");
+        let capabilities = run(
+            &mut conversation,
+            Single::new(Ok(Command::Capa), op::Capa::default()),
+            &["+OK\r\nUIDL\r\n", "TOP\r\n.\r\n"],
+        );
+        assert!(capabilities.uidl() && capabilities.top());
+        assert_eq!(receive_buffer(&conversation), "capacity: 0");
+    }
+
+    #[test]
+    fn sessions_of_one_builder_share_its_settings() {
+        let builder = Builder::<()>::new("127.0.0.1").security(Security::Plaintext);
+        let first = Conversation::new(builder.settings().clone()).unwrap();
+        let second = Conversation::new(builder.settings().clone()).unwrap();
+        assert!(std::ptr::eq(first.settings(), second.settings()));
+        // A builder changed afterwards changes its own copy, not the sessions already open.
+        let changed = builder.clone().max_message_size(1024);
+        let third = Conversation::new(changed.settings().clone()).unwrap();
+        assert!(!std::ptr::eq(first.settings(), third.settings()));
+        assert_eq!(first.settings().max_message_size, 256 * 1024 * 1024);
+        assert_eq!(third.settings().max_message_size, 1024);
+    }
 }

@@ -149,13 +149,13 @@ impl FromStr for KnownCapabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
+    use crate::settings::Shared;
     use pop3_proto::Pipelining;
 
     #[test]
     fn only_what_was_learnt_from_the_same_server_is_used() {
         let pipelining_with = |known: KnownCapabilities| {
-            let mut settings = Settings::new("127.0.0.1".into());
+            let mut settings = Shared::new("127.0.0.1".into());
             settings.security = Security::Plaintext;
             settings.port = Some(1100);
             settings.known_capabilities = Some(known);

@@ -413,7 +413,7 @@ impl<D: Driver> Session<D> {
         user: &'a str,
         password: &'a str,
     ) -> D::Call<'a, (LoginMethod, Vec<Listing>)> {
-        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let listing = op::ListingBoth::both(self.conversation.settings().max_listing_entries);
         let login = self.login_op(user, password);
         self.run(op::LoginThen::new(login, listing))
     }
@@ -440,15 +440,16 @@ impl<D: Driver> Session<D> {
         user: &'a str,
         password: &'a str,
     ) -> D::Call<'a, (LoginMethod, Vec<Listing>)> {
-        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let listing = op::ListingBoth::both(self.conversation.settings().max_listing_entries);
         let login = self.login_op(user, password);
         self.run(op::LoginThen::new(login, op::ThenQuit::new(listing)))
     }
 
     fn login_op<'a>(&self, user: &'a str, password: &'a str) -> op::Login<'a> {
         let nonce = self.conversation.nonce().unwrap_or_default();
-        op::Login::new(user, password, nonce, self.conversation.utf8)
-            .with_method(self.conversation.login_method)
+        let settings = self.conversation.settings();
+        op::Login::new(user, password, nonce, settings.utf8_step())
+            .with_method(settings.login_method)
     }
 
     /// STAT (RFC 1939 §5).
@@ -487,7 +488,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn list(&mut self) -> D::Call<'_, Vec<ScanListing>> {
-        let collector = op::ListAll::bounded(self.conversation.max_listing_entries);
+        let collector = op::ListAll::bounded(self.conversation.settings().max_listing_entries);
         self.run(Single::new(Ok(Command::List(None)), collector))
     }
 
@@ -531,7 +532,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn uidl(&mut self) -> D::Call<'_, Vec<UniqueIdListing>> {
-        let collector = op::UidlAll::bounded(self.conversation.max_listing_entries);
+        let collector = op::UidlAll::bounded(self.conversation.settings().max_listing_entries);
         self.run(Single::new(Ok(Command::Uidl(None)), collector))
     }
 
@@ -572,7 +573,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn retr(&mut self, msg: u64) -> D::Call<'_, Vec<u8>> {
-        let body = op::Memory::bounded(self.conversation.max_message_size);
+        let body = op::Memory::bounded(self.conversation.settings().max_message_size);
         self.run(Single::new(msg_num(msg).map(Command::Retr), body))
     }
 
@@ -615,7 +616,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn top(&mut self, msg: u64, lines: u64) -> D::Call<'_, Vec<u8>> {
-        let body = op::Memory::bounded(self.conversation.max_message_size);
+        let body = op::Memory::bounded(self.conversation.settings().max_message_size);
         let command = msg_num(msg).map(|msg| Command::Top { msg, lines });
         self.run(Single::new(command, body))
     }
@@ -766,7 +767,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn lang<'a>(&'a mut self, tag: Option<&'a str>) -> D::Call<'a, Vec<Vec<u8>>> {
-        let collector = op::Lang::bounded(self.conversation.max_listing_entries);
+        let collector = op::Lang::bounded(self.conversation.settings().max_listing_entries);
         self.run(Single::new(Ok(Command::Lang(tag)), collector))
     }
 
@@ -787,7 +788,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn raw<'a>(&'a mut self, line: &'a str, multiline: bool) -> D::Call<'a, RawResponse> {
-        let collector = op::Raw::bounded(self.conversation.max_message_size);
+        let collector = op::Raw::bounded(self.conversation.settings().max_message_size);
         self.run(Single::new(Ok(Command::Raw { line, multiline }), collector))
     }
 
@@ -926,7 +927,7 @@ impl<D: Driver> Session<D> {
     /// # Ok(()) }
     /// ```
     pub fn listing(&mut self) -> D::Call<'_, Vec<Listing>> {
-        let listing = op::ListingBoth::both(self.conversation.max_listing_entries);
+        let listing = op::ListingBoth::both(self.conversation.settings().max_listing_entries);
         self.run_batch(Ok(listing))
     }
 }

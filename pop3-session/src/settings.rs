@@ -1,5 +1,6 @@
 //! What a connection is made of before it is opened: security, time limits, TLS and protocol settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pop3_proto::Config;
@@ -71,8 +72,18 @@ impl Timeouts {
 }
 
 /// Everything a [`Builder`](crate::Builder) holds, read by a driver when it opens a connection.
+///
+/// A handle: the values sit behind one `Arc`, and every session opened with them keeps that `Arc` rather than a
+/// copy of each, so that a poller's thousands of idle sessions hold one set of settings. A builder changed after
+/// it was cloned copies them first.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The values behind [`Settings`].
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
     pub(crate) host: String,
     pub(crate) port: Option<u16>,
     pub(crate) security: Security,
@@ -88,6 +99,48 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// See [`Shared::new`].
+    pub(crate) fn new(host: String) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(host)),
+        }
+    }
+
+    /// The values, to change: copied first if another builder or a session shares them.
+    pub(crate) fn shared_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.shared)
+    }
+
+    /// The host as given: the name TLS verifies.
+    pub fn host(&self) -> &str {
+        &self.shared.host
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.shared.port()
+    }
+
+    /// The host as name lookup wants it: an IPv6 literal without its brackets.
+    pub fn lookup_host(&self) -> &str {
+        let host = self.host();
+        host.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+    }
+
+    /// How the connection is protected.
+    pub fn security(&self) -> Security {
+        self.shared.security
+    }
+
+    /// The time limits.
+    pub fn timeouts(&self) -> Timeouts {
+        self.shared.timeouts
+    }
+}
+
+impl Shared {
     /// Implicit TLS on port 995, verified certificates, and default limits.
     pub(crate) fn new(host: String) -> Self {
         Self {
@@ -106,32 +159,9 @@ impl Settings {
         }
     }
 
-    /// The host as given: the name TLS verifies.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     /// The port to connect to.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port.unwrap_or(self.security.default_port())
-    }
-
-    /// The host as name lookup wants it: an IPv6 literal without its brackets.
-    pub fn lookup_host(&self) -> &str {
-        self.host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&self.host)
-    }
-
-    /// How the connection is protected.
-    pub fn security(&self) -> Security {
-        self.security
-    }
-
-    /// The time limits.
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
     }
 
     /// The core's settings for this connection: whether TLS is on from the start is not the caller's to set.

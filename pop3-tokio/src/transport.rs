@@ -4,7 +4,9 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pop3_session::rustls::pki_types::ServerName;
@@ -93,8 +95,20 @@ impl AsyncIo for Transport {
         *self = Self::Gone;
     }
 
-    async fn write_to_sink(sink: &mut Self::Sink<'_>, bytes: &[u8]) -> io::Result<()> {
-        sink.write_all(bytes).await
+    fn poll_write_to_sink(
+        sink: &mut Self::Sink<'_>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+        written: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        // As `AsyncWriteExt::write_all`: no flush.
+        while *written < bytes.len() {
+            match ready!(Pin::new(&mut *sink).poll_write(cx, &bytes[*written..]))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => *written += n,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
