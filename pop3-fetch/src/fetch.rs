@@ -708,14 +708,9 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
     let mut refused = Vec::new();
     let mut mismatch: Option<Mismatch> = None;
     let store = &mut local.store;
-    // With nothing to delete afterwards, QUIT travels with the last RETRs: it commits nothing (RFC 1939 §6), so
-    // sending it before the messages are stored risks nothing.
-    let quit_with_last = !cfg.delete && kill.is_empty();
-    let mut quit_sent = false;
-    let batches = batches(&new);
-    let last = batches.len().saturating_sub(1);
-    for (index, batch) in batches.into_iter().enumerate() {
-        let with_quit = quit_with_last && index == last;
+    // QUIT does not travel with the last RETRs, although it would commit nothing: Dovecot 2.3 behind TLS was seen
+    // to end the connection in the middle of a large last message when QUIT arrived with the RETRs.
+    for batch in batches(&new) {
         let nums: Vec<u64> = batch.iter().map(|m| m.num).collect();
         let by_num: HashMap<u64, &Msg> = batch.iter().map(|m| (m.num, *m)).collect();
         let mut current: Option<(u64, Received)> = None;
@@ -778,21 +773,7 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
             }
             Ok(())
         };
-        let result = if with_quit {
-            quit_sent = true;
-            match session.retr_many_and_quit(&nums, on_part) {
-                // Every message was delivered: only QUIT failed, and it had nothing to commit.
-                Err(error) if done == batch.len() && current.is_none() => {
-                    log.warn(format!(
-                        "QUIT failed ({error}); every message was already received"
-                    ));
-                    Ok(())
-                }
-                other => other,
-            }
-        } else {
-            session.retr_many(&nums, on_part)
-        };
+        let result = session.retr_many(&nums, on_part);
         let discarded = if current.is_some() || result.is_err() {
             store.discard()
         } else {
@@ -936,8 +917,6 @@ pub(crate) fn run(cfg: &Config, log: Log<'_>) -> Result<Summary, Failure> {
         state
             .save()
             .map_err(|e| Failure::local("writing the state file", &e))?;
-    } else if quit_sent {
-        // QUIT went with the last RETRs.
     } else if let Err(error) = session.quit() {
         log.warn(format!(
             "QUIT failed ({error}); every message was already stored"

@@ -1,4 +1,4 @@
-//! Round trips of a fetch: the login and the listing travel together, QUIT travels with the last batch, and a
+//! Round trips of a fetch: the login and the listing travel together, QUIT travels with the deletions, and a
 //! server remembered in the state file gets CAPA, the login and the listing in one write. The scripted servers
 //! read every line of a step before answering: a client that waited for an answer in between would stall them
 //! (and fail on its `--timeout`).
@@ -93,8 +93,7 @@ fn first_contact_sends_the_listing_with_the_login_and_quit_with_the_deletions_an
 }
 
 #[test]
-fn a_remembered_server_gets_capa_the_login_and_the_listing_in_one_write_and_quit_with_the_last_retr()
- {
+fn a_remembered_server_gets_capa_the_login_and_the_listing_in_one_write() {
     let dir = TempDir::new("rtt-remembered");
     let pki = TestPki::generate();
     let server = ScriptedServer::start_once(
@@ -108,8 +107,9 @@ fn a_remembered_server_gets_capa_the_login_and_the_listing_in_one_write_and_quit
             .client("UIDL")
             .server(format!("{CAPA}{}", listing()))
             .client("RETR 1")
+            .server(message())
             .client("QUIT")
-            .server(format!("{}+OK bye\r\n", message()))
+            .server("+OK bye\r\n")
             .close(),
     )
     .unwrap();
