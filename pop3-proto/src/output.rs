@@ -19,8 +19,6 @@ pub(crate) struct Segment {
 pub(crate) struct Outgoing {
     buf: Vec<u8>,
     written: usize,
-    /// Where the first secret starts: everything from there on is shown redacted.
-    secret_from: Option<usize>,
     /// One per command line or answer, in order; those before `first_segment` are written.
     segments: Vec<Segment>,
     first_segment: usize,
@@ -65,24 +63,14 @@ impl Outgoing {
     /// Appends a command line; a credential starts at `secret_from` within it.
     pub(crate) fn push_line(&mut self, id: CommandId, line: &[u8], secret_from: Option<usize>) {
         let secret_from = secret_from.map(|from| self.buf.len() + from);
-        if let Some(at) = secret_from {
-            self.note_secret(at);
-        }
         self.push(id, line, secret_from);
     }
 
     /// Appends the answer to a SASL challenge: `secret` unless it is the `*` that cancels.
     pub(crate) fn push_answer(&mut self, id: CommandId, answer: &[u8], secret: bool) {
         let secret_from = secret.then_some(self.buf.len());
-        if let Some(at) = secret_from {
-            self.note_secret(at);
-        }
         self.push(id, answer, secret_from);
         self.answer_end = self.buf.len();
-    }
-
-    fn note_secret(&mut self, at: usize) {
-        self.secret_from = Some(self.secret_from.map_or(at, |from| from.min(at)));
     }
 
     fn push(&mut self, id: CommandId, bytes: &[u8], secret_from: Option<usize>) {
@@ -96,12 +84,14 @@ impl Outgoing {
 
     /// What is still to be written.
     pub(crate) fn transmit(&self) -> Transmit<'_> {
+        let segments = &self.segments[self.first_segment..];
         Transmit {
             bytes: &self.buf[self.written..],
-            redact_from: self
-                .secret_from
+            redact_from: segments
+                .iter()
+                .find_map(|segment| segment.secret_from)
                 .map(|from| from.saturating_sub(self.written)),
-            segments: &self.segments[self.first_segment..],
+            segments,
             offset: self.written,
         }
     }
@@ -121,7 +111,6 @@ impl Outgoing {
             self.buf.fill(0);
             self.buf.clear();
             self.written = 0;
-            self.secret_from = None;
             self.segments.clear();
             self.first_segment = 0;
             self.answer_end = 0;
