@@ -80,7 +80,7 @@ use std::time::Duration;
 use pop3_blocking::proto::State as ProtocolState;
 use pop3_blocking::{
     Capability, Error, KnownCapabilities, Listing, LoginMethod, Mechanism, Part, Security, Session,
-    Timeouts, TlsOptions, choose_login,
+    Timeouts, TlsOptions,
 };
 
 use crate::cli::Output;
@@ -1144,9 +1144,7 @@ fn early_pipelining<'s>(
         known.pipelining()
             && !known.utf8()
             && cfg.security == Security::Implicit
-            && known.security() == Security::Implicit
-            && known.host() == url.host
-            && known.port() == url.port
+            && known.is_for(&url.host, url.port, cfg.security)
             && one_line_login(cfg).is_some()
     })
 }
@@ -1162,21 +1160,16 @@ fn log_in_and_list(
 ) -> Result<Contact, Failure> {
     let mut session = connect(cfg, target, log, early)?;
     let pipelines = early.is_some() || session.capabilities().is_some_and(|caps| caps.pipelining());
-    let one_line = match (&cfg.secret, &cfg.url.auth) {
-        (Secret::Password(_), AuthSpec::Any) => {
-            let apop = session.parts().0.client().apop_timestamp().is_some();
-            matches!(
-                choose_login(session.capabilities(), apop),
-                LoginMethod::UserPass | LoginMethod::Apop
-            )
-        }
-        _ => one_line_login(cfg).is_some(),
-    };
+    let one_line = !matches!(cfg.url.auth, AuthSpec::Sasl(_))
+        && matches!(
+            session.login_method(),
+            LoginMethod::UserPass | LoginMethod::Apop
+        );
     let (method, listing) = match &cfg.secret {
         Secret::Password(password) if one_line && pipelines => {
             let user = cfg.url.user.as_str();
             match session.login_and_listing(user, password.as_str()) {
-                Ok((method, listing)) => (method_label(&cfg.url.auth, method), listing),
+                Ok((method, listing)) => (method_label(method), listing),
                 Err(e) => {
                     return Err(match (e, session.state()) {
                         (e, ProtocolState::Transaction) => errors::session(e, "LIST", target),
@@ -1223,10 +1216,10 @@ fn method_name(auth: &AuthSpec) -> &'static str {
 }
 
 /// How the method used is named in the log.
-fn method_label(auth: &AuthSpec, method: LoginMethod) -> String {
-    match (auth, method) {
-        (AuthSpec::User, _) | (_, LoginMethod::UserPass) => "USER/PASS".to_owned(),
-        (_, method) => method.name().to_owned(),
+fn method_label(method: LoginMethod) -> String {
+    match method {
+        LoginMethod::UserPass => "USER/PASS".to_owned(),
+        method => method.name().to_owned(),
     }
 }
 
@@ -1339,23 +1332,12 @@ fn authenticate(session: &mut Session, cfg: &Config, target: &Target) -> Result<
         Secret::Password(password) => {
             let password = password.as_str();
             match &cfg.url.auth {
-                AuthSpec::Any => session
-                    .login(user, password)
-                    .map(|method| method.name().to_owned())
-                    .map_err(|e| {
-                        errors::login(
-                            e,
-                            user,
-                            "the best method offered",
-                            target,
-                            login_facts(session),
-                        )
-                    }),
-                AuthSpec::Apop | AuthSpec::User => {
+                // The method named by the URL is the builder's (see `connect`).
+                AuthSpec::Any | AuthSpec::Apop | AuthSpec::User => {
                     let name = method_name(&cfg.url.auth);
                     session
                         .login(user, password)
-                        .map(|_| name.to_owned())
+                        .map(method_label)
                         .map_err(|e| errors::login(e, user, name, target, login_facts(session)))
                 }
                 AuthSpec::Sasl(name) => {

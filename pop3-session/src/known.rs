@@ -69,8 +69,9 @@ impl KnownCapabilities {
         self.utf8
     }
 
-    /// Whether this was learnt from the server a session with these settings talks to.
-    pub(crate) fn is_for(&self, host: &str, port: u16, security: Security) -> bool {
+    /// Whether this was learnt from the server a session with these settings talks to: only then does
+    /// [`Builder::known_capabilities`](crate::Builder::known_capabilities) use it.
+    pub fn is_for(&self, host: &str, port: u16, security: Security) -> bool {
         self.host == host && self.port == port && self.security == security
     }
 }

@@ -357,6 +357,16 @@ impl<D: Driver> Session<D> {
         self.run(login)
     }
 
+    /// The method [`Session::login`] would use now: the one named with [`Builder::login_method`], else the strongest
+    /// offered by the capabilities known so far (none before CAPA is answered) and the greeting. For a caller that
+    /// must know whether the login is one line, which may carry the first commands behind it.
+    pub fn login_method(&self) -> LoginMethod {
+        op::login_method(
+            self.conversation.settings().login_method,
+            self.conversation.client(),
+        )
+    }
+
     /// What this session learnt of the server that the next one may use before its own CAPA is answered (whether
     /// it pipelines), for [`Builder::known_capabilities`]; its text form is meant for a state file. `None` until
     /// CAPA was answered.

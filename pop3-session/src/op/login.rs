@@ -79,6 +79,12 @@ pub(crate) enum Utf8 {
     },
 }
 
+/// The method a login uses on `client` now: `chosen`, else the strongest the capabilities known and the greeting
+/// offer.
+pub(crate) fn login_method(chosen: Option<LoginMethod>, client: &Client) -> LoginMethod {
+    chosen.unwrap_or_else(|| choose_login(client.capabilities(), client.apop_timestamp().is_some()))
+}
+
 /// Asks CAPA if the capabilities are not known yet, then logs in with [`choose_login`]'s method.
 pub(crate) struct Login<'c> {
     user: &'c str,
@@ -120,9 +126,7 @@ impl<'c> Login<'c> {
     }
 
     fn send_login(&mut self, client: &mut Client) -> Result<Flow> {
-        let method = self.chosen.unwrap_or_else(|| {
-            choose_login(client.capabilities(), client.apop_timestamp().is_some())
-        });
+        let method = login_method(self.chosen, client);
         self.method = Some(method);
         let (user, password) = (self.user, self.password);
         let sasl = |mechanism| Command::Auth(mechanism);

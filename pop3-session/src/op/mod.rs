@@ -8,7 +8,7 @@ mod setup;
 mod single;
 
 pub(crate) use batch::{DeleMany, ListingBoth, RetrMany, WithCapabilities};
-pub(crate) use login::{Login, LoginThen, Utf8};
+pub(crate) use login::{Login, LoginThen, Utf8, login_method};
 pub use login::{LoginMethod, choose_login};
 pub(crate) use setup::{Greeting, StartTls};
 pub(crate) use single::{
